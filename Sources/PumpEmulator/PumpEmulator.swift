@@ -1,0 +1,1 @@
+// PumpEmulator module.

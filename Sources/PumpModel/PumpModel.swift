@@ -1,0 +1,1 @@
+// PumpModel module.

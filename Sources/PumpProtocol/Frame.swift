@@ -1,0 +1,140 @@
+/// Frame layout and limits (SPEC §3).
+///
+/// A packet, before COBS encoding:
+///
+///     offset  size  field
+///     0       1     version          protocol version, 1
+///     1       1     flags            bit 0 response, bit 1 authenticated, bits 2-7 zero
+///     2       1     messageType
+///     3       4     requestId        u32 LE; 0 on unsolicited pump frames
+///     7       2     payloadLength    u16 LE, at most 1024
+///     9       n     payload
+///     9+n     16    tag              only if authenticated: HMAC-SHA256, first 16 bytes
+///     end-4   4     check            CRC-32C over every byte before it, u32 LE
+///
+/// On the line: 0x00, COBS(packet), 0x00.
+public enum FrameLayout {
+    public static let version: UInt8 = 1
+    public static let headerLength = 9
+    public static let tagLength = 16
+    public static let checkLength = 4
+    public static let maxPayloadLength = 1024
+    public static let minPacketLength = headerLength + checkLength
+    public static let maxPacketLength = headerLength + maxPayloadLength + tagLength + checkLength
+    /// COBS adds one code byte per 254 bytes, plus the first.
+    public static let maxEncodedLength = maxPacketLength + maxPacketLength / 254 + 1
+}
+
+public struct FrameFlags: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt8
+    public init(rawValue: UInt8) { self.rawValue = rawValue }
+
+    /// Sent by the pump.
+    public static let response = FrameFlags(rawValue: 1 << 0)
+    /// Carries an authentication tag.
+    public static let authenticated = FrameFlags(rawValue: 1 << 1)
+    public static let defined: FrameFlags = [.response, .authenticated]
+}
+
+public struct FrameHeader: Sendable, Hashable {
+    public var flags: FrameFlags
+    public var messageType: UInt8
+    public var requestID: UInt32
+    public var payloadLength: Int
+
+    public init(flags: FrameFlags, messageType: UInt8, requestID: UInt32, payloadLength: Int) {
+        self.flags = flags
+        self.messageType = messageType
+        self.requestID = requestID
+        self.payloadLength = payloadLength
+    }
+
+    public var isResponse: Bool { flags.contains(.response) }
+    public var isAuthenticated: Bool { flags.contains(.authenticated) }
+}
+
+/// The 16-byte truncated HMAC-SHA256 tag of an authenticated frame, kept inline (no allocation).
+public struct AuthenticationTag: Sendable, Hashable {
+    public var high: UInt64
+    public var low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    /// The first 16 bytes of `bytes`, in order.
+    public init(_ bytes: UnsafeRawBufferPointer) {
+        high = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        low = UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+    }
+
+    public var bytes: [UInt8] {
+        var result = [UInt8]()
+        result.reserveCapacity(16)
+        withUnsafeBytes(of: high.bigEndian) { result.append(contentsOf: $0) }
+        withUnsafeBytes(of: low.bigEndian) { result.append(contentsOf: $0) }
+        return result
+    }
+
+    /// Compares in constant time, so a forger learns nothing from how long a rejection takes.
+    public func constantTimeEquals(_ other: AuthenticationTag) -> Bool {
+        ((high ^ other.high) | (low ^ other.low)) == 0
+    }
+}
+
+/// One decoded frame whose check passed.
+///
+/// `packet` shares storage with the decoder's buffer: keeping it beyond the decoder's next
+/// call is safe (copy on write) but costs a copy.
+public struct Frame: Sendable, Hashable {
+    public var header: FrameHeader
+    /// Header and payload: the bytes the authentication tag covers.
+    public var packet: ArraySlice<UInt8>
+    public var tag: AuthenticationTag?
+
+    public init(header: FrameHeader, packet: ArraySlice<UInt8>, tag: AuthenticationTag?) {
+        self.header = header
+        self.packet = packet
+        self.tag = tag
+    }
+
+    public var payload: ArraySlice<UInt8> {
+        packet[(packet.startIndex + FrameLayout.headerLength)...]
+    }
+
+    /// The message type, if the definitions know it.
+    public var messageType: MessageType? { MessageType(rawValue: header.messageType) }
+
+    /// Decodes the payload as the message its type and direction say.
+    public func message() throws(FrameMessageError) -> Message {
+        guard let type = messageType else { throw .unknownMessageType(header.messageType) }
+        do {
+            return try Message(type: type, isResponse: header.isResponse, payload: payload)
+        } catch {
+            throw .payload(type: type, error)
+        }
+    }
+}
+
+public enum FrameMessageError: Error, Hashable, Sendable {
+    case unknownMessageType(UInt8)
+    case payload(type: MessageType, WireError)
+}
+
+/// Why bytes between two delimiters were not a frame (SPEC §3.4). The decoder drops them
+/// and carries on at the next delimiter.
+public enum FrameError: Error, Hashable, Sendable {
+    /// More than `FrameLayout.maxEncodedLength` bytes without a delimiter.
+    case oversize
+    /// A delimiter came inside a COBS block: the frame was cut short.
+    case truncated(length: Int)
+    /// Shorter than the smallest packet.
+    case tooShort(length: Int)
+    /// The CRC-32C does not match: the frame was corrupted.
+    case checkFailed(received: UInt32, computed: UInt32)
+    case unsupportedVersion(UInt8)
+    case reservedFlags(UInt8)
+    /// The payload length field disagrees with the packet's length.
+    case lengthMismatch(declared: Int, packetLength: Int)
+}

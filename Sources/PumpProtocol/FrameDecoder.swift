@@ -1,0 +1,174 @@
+/// Turns a byte stream into frames, whatever the chunking (SPEC §3.4).
+///
+/// Incremental: feed bytes as they arrive, in any splits; every delimiter ends a candidate
+/// frame, so after garbage, loss or corruption the decoder is back in step at the next intact
+/// frame, and no length field can make it wait for bytes that will not come. COBS decoding is
+/// done on the fly into one fixed buffer, so decoding a valid frame allocates nothing.
+public struct FrameDecoder: Sendable {
+    public enum Event: Sendable, Hashable {
+        case frame(Frame)
+        case discarded(FrameError)
+    }
+
+    public struct Statistics: Sendable, Hashable {
+        public var bytes = 0
+        public var frames = 0
+        public var discarded = 0
+        public var checkFailures = 0
+    }
+
+    private var buffer: [UInt8]
+    private var count = 0
+    /// Data bytes still expected in the current COBS block.
+    private var blockRemaining = 0
+    /// The current block's code byte; 0 before the first block of a frame.
+    private var blockCode: UInt8 = 0
+    /// The candidate outgrew the largest packet: skip to the next delimiter.
+    private var overflow = false
+    public private(set) var statistics = Statistics()
+
+    public init() {
+        buffer = [UInt8](repeating: 0, count: FrameLayout.maxPacketLength)
+    }
+
+    /// Decodes `bytes`, calling `handle` for each frame or discarded candidate, in order.
+    public mutating func decode(_ bytes: UnsafeRawBufferPointer, _ handle: (Event) throws -> Void) rethrows {
+        statistics.bytes += bytes.count
+        var index = 0
+        while index < bytes.count {
+            index = consume(bytes, from: index)
+            guard index < bytes.count else { return }
+            index += 1  // the delimiter
+            if let event = finishCandidate() {
+                try handle(event)
+            }
+        }
+    }
+
+    public mutating func decode(_ bytes: some Sequence<UInt8>, _ handle: (Event) throws -> Void) rethrows {
+        let array = bytes as? [UInt8] ?? Array(bytes)
+        try array.withUnsafeBytes { raw in try decode(raw, handle) }
+    }
+
+    /// All events for `bytes`; convenient where allocation does not matter.
+    public mutating func decode(_ bytes: some Sequence<UInt8>) -> [Event] {
+        var events: [Event] = []
+        decode(bytes) { events.append($0) }
+        return events
+    }
+
+    /// Forgets a partial candidate, as after reopening a port.
+    public mutating func reset() {
+        count = 0
+        blockRemaining = 0
+        blockCode = 0
+        overflow = false
+    }
+
+    /// Consumes bytes up to the next delimiter; returns its index, or `input.count`.
+    private mutating func consume(_ input: UnsafeRawBufferPointer, from start: Int) -> Int {
+        let end = input.count
+        var count = self.count
+        var blockRemaining = self.blockRemaining
+        var blockCode = self.blockCode
+        var overflow = self.overflow
+        defer {
+            self.count = count
+            self.blockRemaining = blockRemaining
+            self.blockCode = blockCode
+            self.overflow = overflow
+        }
+        return buffer.withUnsafeMutableBytes { out in
+            let capacity = out.count
+            var i = start
+            while i < end {
+                let byte = input[i]
+                if byte == 0 { return i }
+                if overflow {
+                    i += 1
+                    continue
+                }
+                if blockRemaining == 0 {
+                    // A code byte: the previous block (unless full) ended with a zero.
+                    if blockCode != 0 && blockCode != 0xFF {
+                        guard count < capacity else {
+                            overflow = true
+                            continue
+                        }
+                        out[count] = 0
+                        count += 1
+                    }
+                    blockCode = byte
+                    blockRemaining = Int(byte) - 1
+                    i += 1
+                    continue
+                }
+                // A run of data bytes, up to the block's end, the input's end or a delimiter.
+                let runEnd = min(i + blockRemaining, end)
+                var j = i
+                while j < runEnd && input[j] != 0 { j += 1 }
+                let length = j - i
+                guard count + length <= capacity else {
+                    overflow = true
+                    i = j
+                    continue
+                }
+                out.baseAddress!.advanced(by: count)
+                    .copyMemory(from: input.baseAddress!.advanced(by: i), byteCount: length)
+                count += length
+                blockRemaining -= length
+                i = j
+            }
+            return end
+        }
+    }
+
+    private mutating func finishCandidate() -> Event? {
+        defer { reset() }
+        if overflow { return discard(.oversize) }
+        if count == 0 && blockCode == 0 { return nil }  // back-to-back delimiters
+        if blockRemaining != 0 { return discard(.truncated(length: count)) }
+        if count < FrameLayout.minPacketLength { return discard(.tooShort(length: count)) }
+
+        let length = count
+        let checked: Result<Frame, FrameError> = buffer.withUnsafeBytes { raw in
+            let body = UnsafeRawBufferPointer(rebasing: raw[0..<length - FrameLayout.checkLength])
+            let computed = CRC32C.checksum(body)
+            let received = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self))
+            guard computed == received else { return .failure(.checkFailed(received: received, computed: computed)) }
+            let version = raw[0]
+            guard version == FrameLayout.version else { return .failure(.unsupportedVersion(version)) }
+            let flags = FrameFlags(rawValue: raw[1])
+            guard flags.isSubset(of: .defined) else { return .failure(.reservedFlags(raw[1])) }
+            let payloadLength = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 7, as: UInt16.self)))
+            let tagLength = flags.contains(.authenticated) ? FrameLayout.tagLength : 0
+            let expected = FrameLayout.headerLength + payloadLength + tagLength + FrameLayout.checkLength
+            guard payloadLength <= FrameLayout.maxPayloadLength, expected == length else {
+                return .failure(.lengthMismatch(declared: payloadLength, packetLength: length))
+            }
+            let header = FrameHeader(
+                flags: flags,
+                messageType: raw[2],
+                requestID: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 3, as: UInt32.self)),
+                payloadLength: payloadLength
+            )
+            let packetEnd = FrameLayout.headerLength + payloadLength
+            let tag = tagLength == 0 ? nil : AuthenticationTag(UnsafeRawBufferPointer(rebasing: raw[packetEnd...]))
+            return .success(Frame(header: header, packet: [], tag: tag))
+        }
+        switch checked {
+        case .success(var frame):
+            frame.packet = buffer[0..<FrameLayout.headerLength + frame.header.payloadLength]
+            statistics.frames += 1
+            return .frame(frame)
+        case .failure(let error):
+            if case .checkFailed = error { statistics.checkFailures += 1 }
+            return discard(error)
+        }
+    }
+
+    private mutating func discard(_ error: FrameError) -> Event {
+        statistics.discarded += 1
+        return .discarded(error)
+    }
+}

@@ -1,0 +1,116 @@
+/// Builds frames: header, payload, optional tag, CRC-32C, then COBS between delimiters (SPEC §3).
+///
+/// Keeps one packet buffer between calls, so encoding into a reused output allocates nothing.
+public struct FrameEncoder: Sendable {
+    private var packet: [UInt8]
+
+    public init() {
+        packet = []
+        packet.reserveCapacity(FrameLayout.maxPacketLength)
+    }
+
+    /// Appends the line form of a message to `output`. Requests set `requestID`; a response
+    /// echoes its request's; unsolicited pump frames use 0.
+    public mutating func encode<Payload: MessagePayload>(
+        _ payload: Payload,
+        requestID: UInt32,
+        authenticator: FrameAuthenticator? = nil,
+        into output: inout [UInt8]
+    ) throws(WireError) {
+        try payload.validate()
+        beginPacket(messageType: Payload.messageType.rawValue, requestID: requestID)
+        var writer = WireWriter(reservingCapacity: 0)
+        swap(&writer.bytes, &packet)
+        payload.encode(into: &writer)
+        swap(&writer.bytes, &packet)
+        try finishPacket(response: Payload.isResponse, authenticator: authenticator, into: &output)
+    }
+
+    /// The line form of a message, as a new array.
+    public mutating func encode<Payload: MessagePayload>(
+        _ payload: Payload,
+        requestID: UInt32,
+        authenticator: FrameAuthenticator? = nil
+    ) throws(WireError) -> [UInt8] {
+        var output: [UInt8] = []
+        try encode(payload, requestID: requestID, authenticator: authenticator, into: &output)
+        return output
+    }
+
+    /// Appends a frame with raw payload bytes: for replaying captures and building test input.
+    public mutating func encode(
+        messageType: UInt8,
+        response: Bool,
+        requestID: UInt32,
+        payload: some Collection<UInt8>,
+        authenticator: FrameAuthenticator? = nil,
+        into output: inout [UInt8]
+    ) throws(WireError) {
+        beginPacket(messageType: messageType, requestID: requestID)
+        packet.append(contentsOf: payload)
+        try finishPacket(response: response, authenticator: authenticator, into: &output)
+    }
+
+    private mutating func beginPacket(messageType: UInt8, requestID: UInt32) {
+        packet.removeAll(keepingCapacity: true)
+        packet.append(FrameLayout.version)
+        packet.append(0)  // flags, set when finishing
+        packet.append(messageType)
+        withUnsafeBytes(of: requestID.littleEndian) { packet.append(contentsOf: $0) }
+        packet.append(contentsOf: [0, 0])  // payload length, set when finishing
+    }
+
+    private mutating func finishPacket(
+        response: Bool,
+        authenticator: FrameAuthenticator?,
+        into output: inout [UInt8]
+    ) throws(WireError) {
+        let payloadLength = packet.count - FrameLayout.headerLength
+        guard payloadLength <= FrameLayout.maxPayloadLength else {
+            throw .tooLong(field: "payload", count: payloadLength, max: FrameLayout.maxPayloadLength)
+        }
+        var flags: FrameFlags = response ? .response : []
+        if authenticator != nil { flags.insert(.authenticated) }
+        packet[1] = flags.rawValue
+        packet[7] = UInt8(truncatingIfNeeded: payloadLength)
+        packet[8] = UInt8(truncatingIfNeeded: payloadLength >> 8)
+        if let authenticator {
+            let tag = packet.withUnsafeBytes { authenticator.tag(forPacket: $0) }
+            packet.append(contentsOf: tag.bytes)
+        }
+        let check = packet.withUnsafeBytes { CRC32C.checksum($0) }
+        withUnsafeBytes(of: check.littleEndian) { packet.append(contentsOf: $0) }
+        output.append(0)
+        COBS.encode(packet, into: &output)
+        output.append(0)
+    }
+}
+
+/// Consistent Overhead Byte Stuffing (Cheshire and Baker, 1999): removes every zero byte so
+/// that zero can delimit frames, at a cost of one byte per 254.
+public enum COBS {
+    public static func encode(_ data: [UInt8], into output: inout [UInt8]) {
+        output.reserveCapacity(output.count + data.count + data.count / 254 + 1)
+        var codeIndex = output.count
+        output.append(0)
+        var code: UInt8 = 1
+        for byte in data {
+            if byte == 0 {
+                output[codeIndex] = code
+                codeIndex = output.count
+                output.append(0)
+                code = 1
+            } else {
+                output.append(byte)
+                code += 1
+                if code == 0xFF {
+                    output[codeIndex] = code
+                    codeIndex = output.count
+                    output.append(0)
+                    code = 1
+                }
+            }
+        }
+        output[codeIndex] = code
+    }
+}
