@@ -45,7 +45,7 @@ def field_doc(field):
 
 def gen_struct(name, doc, fields, out, conformance="WireCodable", extra_static=None):
     out += doc_lines(doc, "")
-    out.append("public struct %s: Sendable, Hashable {" % name)
+    out.append("public struct %s: Sendable, Hashable, Codable {" % name)
     for f in fields:
         out += doc_lines(field_doc(f), "    ")
         out.append("    public var %s: %s" % (f["name"], swift_type(f)))
@@ -190,7 +190,7 @@ def gen_struct(name, doc, fields, out, conformance="WireCodable", extra_static=N
 
 def gen_enum(name, enum, out):
     out += doc_lines(enum.get("doc", ""), "")
-    out.append("public enum %s: %s, Sendable, Hashable, CaseIterable {" % (name, SWIFT_INT[enum["type"]]))
+    out.append("public enum %s: %s, Sendable, Hashable, CaseIterable, Codable {" % (name, SWIFT_INT[enum["type"]]))
     for value in enum["values"]:
         out += doc_lines(value.get("doc", ""), "    ")
         out.append("    case %s = %d" % (value["name"], value["value"]))

@@ -10,7 +10,7 @@ public enum ProtocolDefinitions {
 }
 
 /// The drug in the reservoir. Only morphine and ziconotide are approved for intrathecal pain therapy in these pumps and baclofen for spasticity; the others are used off-label.
-public enum Drug: UInt8, Sendable, Hashable, CaseIterable {
+public enum Drug: UInt8, Sendable, Hashable, CaseIterable, Codable {
     case morphine = 1
     case hydromorphone = 2
     case ziconotide = 3
@@ -36,7 +36,7 @@ public enum Drug: UInt8, Sendable, Hashable, CaseIterable {
 }
 
 /// An alarm; its value is also its bit index in the alarm masks (bit n of a mask is set for the alarm with value n). Values 0-7 are critical (therapy stopped or about to stop), 8-15 non-critical.
-public enum AlarmCode: UInt8, Sendable, Hashable, CaseIterable {
+public enum AlarmCode: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// critical: the pump can no longer deliver; delivery stopped
     case reservoirEmpty = 0
     /// critical: the pump mechanism does not turn; delivery stopped
@@ -70,7 +70,7 @@ public enum AlarmCode: UInt8, Sendable, Hashable, CaseIterable {
 }
 
 /// What an event log entry records. The meaning of code, value1 and value2 depends on the kind.
-public enum EventKind: UInt8, Sendable, Hashable, CaseIterable {
+public enum EventKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// code 0; value1 firmware build; value2 0
     case pumpStarted = 1
     /// code AlarmCode; value1 reservoir µL at the time; value2 0
@@ -118,7 +118,7 @@ public enum EventKind: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public enum BolusKind: UInt8, Sendable, Hashable, CaseIterable {
+public enum BolusKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// a clinician bolus, after which the pump returns to its program
     case single = 1
     /// a clinician bolus given when the concentration changes, while the catheter still holds the old drug
@@ -142,7 +142,7 @@ public enum BolusKind: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public enum TherapyState: UInt8, Sendable, Hashable, CaseIterable {
+public enum TherapyState: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// delivering the active program
     case running = 1
     /// suspended by a clinician; no delivery until resumed
@@ -160,7 +160,7 @@ public enum TherapyState: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public enum BatteryState: UInt8, Sendable, Hashable, CaseIterable {
+public enum BatteryState: UInt8, Sendable, Hashable, CaseIterable, Codable {
     case ok = 1
     /// elective replacement indicator: plan the replacement
     case electiveReplacement = 2
@@ -177,7 +177,7 @@ public enum BatteryState: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public enum ProgramSlot: UInt8, Sendable, Hashable, CaseIterable {
+public enum ProgramSlot: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// the program the pump runs
     case active = 0
     /// the program being uploaded, not yet active
@@ -192,7 +192,7 @@ public enum ProgramSlot: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public enum RequestState: UInt8, Sendable, Hashable, CaseIterable {
+public enum RequestState: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// not in the pump's request record: never executed if above lastExecutedRequestId, otherwise consult the event log
     case notRemembered = 0
     /// executed once; the stored response follows
@@ -207,7 +207,7 @@ public enum RequestState: UInt8, Sendable, Hashable, CaseIterable {
     }
 }
 
-public enum PatientBolusOutcome: UInt8, Sendable, Hashable, CaseIterable {
+public enum PatientBolusOutcome: UInt8, Sendable, Hashable, CaseIterable, Codable {
     /// the bolus has started
     case started = 1
     /// refused: inside the lockout interval after the previous patient bolus
@@ -235,7 +235,7 @@ public enum PatientBolusOutcome: UInt8, Sendable, Hashable, CaseIterable {
 }
 
 /// Why a request was refused. The pump changed nothing.
-public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable {
+public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable, Codable {
     /// the payload does not decode as the message type's request
     case malformedPayload = 1
     /// the message type is not defined
@@ -308,7 +308,7 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable {
 }
 
 /// One step of the basal schedule: from startMinute on each day in dayMask, the rate is doseRateMicrogramsPerDay until the next step (which may be on a later day: a step runs across midnight until the next step starts).
-public struct DoseStep: Sendable, Hashable {
+public struct DoseStep: Sendable, Hashable, Codable {
     /// days it applies to: bit 0 Monday ... bit 6 Sunday; 127 = every day. Range 1...127.
     public var dayMask: UInt8
     /// minute of the pump's local day at which the step starts. Range 0...1439.
@@ -354,7 +354,7 @@ extension DoseStep: WireCodable {
 }
 
 /// A bolus the program gives at a time of day.
-public struct PeriodicBolus: Sendable, Hashable {
+public struct PeriodicBolus: Sendable, Hashable, Codable {
     /// days it applies to: bit 0 Monday ... bit 6 Sunday. Range 1...127.
     public var dayMask: UInt8
     /// minute of the pump's local day. Range 0...1439.
@@ -410,7 +410,7 @@ extension PeriodicBolus: WireCodable {
 }
 
 /// The patient-activated bolus. doseMicrograms 0 means not enabled (and then the other fields must be 0).
-public struct PatientBolusSettings: Sendable, Hashable {
+public struct PatientBolusSettings: Sendable, Hashable, Codable {
     public var doseMicrograms: UInt32
     /// Range 0...1440.
     public var durationMinutes: UInt16
@@ -463,7 +463,7 @@ extension PatientBolusSettings: WireCodable {
 }
 
 /// A dosing program. Its encoding is what is staged and checksummed (CRC-32C of these bytes).
-public struct Program: Sendable, Hashable {
+public struct Program: Sendable, Hashable, Codable {
     /// chosen by the programmer; unique per pump. Range 1...4294967295.
     public var programId: UInt32
     public var drug: Drug
@@ -543,7 +543,7 @@ extension Program: WireCodable {
 }
 
 /// One entry of the pump's append-only event log. Sequence numbers start at 1 and increase by one per event.
-public struct Event: Sendable, Hashable {
+public struct Event: Sendable, Hashable, Codable {
     public var sequence: UInt32
     /// pump clock, milliseconds since 1970-01-01T00:00:00Z.
     public var timeMs: UInt64
@@ -608,7 +608,7 @@ extension Event: WireCodable {
 }
 
 /// Status telemetry: a snapshot of the pump.
-public struct Status: Sendable, Hashable {
+public struct Status: Sendable, Hashable, Codable {
     /// pump clock, milliseconds since the epoch.
     public var pumpTimeMs: UInt64
     /// pump local time minus UTC. Range -900...900.
@@ -837,7 +837,7 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
 }
 
 /// Hello request. Opens a session: version and capability negotiation, definitions check, identity, clock, and the nonces that bind authentication to this session. The pump authenticates its response.
-public struct HelloRequest: Sendable, Hashable {
+public struct HelloRequest: Sendable, Hashable, Codable {
     /// Range 1...255.
     public var protocolVersionMin: UInt8
     /// Range 1...255.
@@ -905,7 +905,7 @@ extension HelloRequest: MessagePayload {
 }
 
 /// Hello response. Opens a session: version and capability negotiation, definitions check, identity, clock, and the nonces that bind authentication to this session. The pump authenticates its response.
-public struct HelloResponse: Sendable, Hashable {
+public struct HelloResponse: Sendable, Hashable, Codable {
     /// the version chosen; 0 if none in common.
     public var protocolVersion: UInt8
     /// capability bits both sides support.
@@ -1016,7 +1016,7 @@ extension HelloResponse: MessagePayload {
 }
 
 /// Ping request. Keepalive; the pump echoes the value.
-public struct PingRequest: Sendable, Hashable {
+public struct PingRequest: Sendable, Hashable, Codable {
     public var echo: UInt64
 
     public init(echo: UInt64) {
@@ -1048,7 +1048,7 @@ extension PingRequest: MessagePayload {
 }
 
 /// Ping response. Keepalive; the pump echoes the value.
-public struct PingResponse: Sendable, Hashable {
+public struct PingResponse: Sendable, Hashable, Codable {
     public var echo: UInt64
 
     public init(echo: UInt64) {
@@ -1080,7 +1080,7 @@ extension PingResponse: MessagePayload {
 }
 
 /// GetStatus request. Status telemetry on request. Also sent unsolicited (request id 0) at the interval set by SetTelemetry.
-public struct GetStatusRequest: Sendable, Hashable {
+public struct GetStatusRequest: Sendable, Hashable, Codable {
     public init() {
     }
 }
@@ -1105,7 +1105,7 @@ extension GetStatusRequest: MessagePayload {
 }
 
 /// GetStatus response. Status telemetry on request. Also sent unsolicited (request id 0) at the interval set by SetTelemetry.
-public struct GetStatusResponse: Sendable, Hashable {
+public struct GetStatusResponse: Sendable, Hashable, Codable {
     public var status: Status
 
     public init(status: Status) {
@@ -1138,7 +1138,7 @@ extension GetStatusResponse: MessagePayload {
 }
 
 /// SetTelemetry request. Sets the interval of unsolicited Status frames for this session (0 = off). Changes no therapy.
-public struct SetTelemetryRequest: Sendable, Hashable {
+public struct SetTelemetryRequest: Sendable, Hashable, Codable {
     /// Range 0...3600000.
     public var intervalMs: UInt32
 
@@ -1173,7 +1173,7 @@ extension SetTelemetryRequest: MessagePayload {
 }
 
 /// SetTelemetry response. Sets the interval of unsolicited Status frames for this session (0 = off). Changes no therapy.
-public struct SetTelemetryResponse: Sendable, Hashable {
+public struct SetTelemetryResponse: Sendable, Hashable, Codable {
     public var intervalMs: UInt32
 
     public init(intervalMs: UInt32) {
@@ -1205,7 +1205,7 @@ extension SetTelemetryResponse: MessagePayload {
 }
 
 /// ReadEvents request. Reads the event log from a sequence number on. Idempotent: hosts pipeline several (a window) to download at line rate.
-public struct ReadEventsRequest: Sendable, Hashable {
+public struct ReadEventsRequest: Sendable, Hashable, Codable {
     /// Range 1...4294967295.
     public var firstSequence: UInt32
     /// Range 1...38.
@@ -1248,7 +1248,7 @@ extension ReadEventsRequest: MessagePayload {
 }
 
 /// ReadEvents response. Reads the event log from a sequence number on. Idempotent: hosts pipeline several (a window) to download at line rate.
-public struct ReadEventsResponse: Sendable, Hashable {
+public struct ReadEventsResponse: Sendable, Hashable, Codable {
     /// oldest event the pump still holds.
     public var oldestSequence: UInt32
     /// newest event in the log.
@@ -1299,7 +1299,7 @@ extension ReadEventsResponse: MessagePayload {
 }
 
 /// ReadProgram request. Reads part of the encoded active or staged program.
-public struct ReadProgramRequest: Sendable, Hashable {
+public struct ReadProgramRequest: Sendable, Hashable, Codable {
     public var slot: ProgramSlot
     public var offset: UInt16
     /// Range 1...960.
@@ -1345,7 +1345,7 @@ extension ReadProgramRequest: MessagePayload {
 }
 
 /// ReadProgram response. Reads part of the encoded active or staged program.
-public struct ReadProgramResponse: Sendable, Hashable {
+public struct ReadProgramResponse: Sendable, Hashable, Codable {
     public var slot: ProgramSlot
     /// 0 if the slot is empty.
     public var programId: UInt32
@@ -1406,7 +1406,7 @@ extension ReadProgramResponse: MessagePayload {
 }
 
 /// QueryRequest request. Asks whether a request id was executed, without executing anything; used to resolve an uncertain outcome.
-public struct QueryRequestRequest: Sendable, Hashable {
+public struct QueryRequestRequest: Sendable, Hashable, Codable {
     public var requestId: UInt32
 
     public init(requestId: UInt32) {
@@ -1438,7 +1438,7 @@ extension QueryRequestRequest: MessagePayload {
 }
 
 /// QueryRequest response. Asks whether a request id was executed, without executing anything; used to resolve an uncertain outcome.
-public struct QueryRequestResponse: Sendable, Hashable {
+public struct QueryRequestResponse: Sendable, Hashable, Codable {
     public var requestId: UInt32
     public var state: RequestState
     public var lastExecutedRequestId: UInt32
@@ -1499,7 +1499,7 @@ extension QueryRequestResponse: MessagePayload {
 }
 
 /// ProgramStageBegin request. Starts a staged upload, discarding any earlier staged program. The active program is not touched.
-public struct ProgramStageBeginRequest: Sendable, Hashable {
+public struct ProgramStageBeginRequest: Sendable, Hashable, Codable {
     /// Range 1...4294967295.
     public var programId: UInt32
     /// Range 1...4096.
@@ -1547,7 +1547,7 @@ extension ProgramStageBeginRequest: MessagePayload {
 }
 
 /// ProgramStageBegin response. Starts a staged upload, discarding any earlier staged program. The active program is not touched.
-public struct ProgramStageBeginResponse: Sendable, Hashable {
+public struct ProgramStageBeginResponse: Sendable, Hashable, Codable {
     public var programId: UInt32
     public var totalLength: UInt16
 
@@ -1584,7 +1584,7 @@ extension ProgramStageBeginResponse: MessagePayload {
 }
 
 /// ProgramStageData request. Writes bytes of the staged program at an offset. Idempotent; hosts pipeline several (a window).
-public struct ProgramStageDataRequest: Sendable, Hashable {
+public struct ProgramStageDataRequest: Sendable, Hashable, Codable {
     /// Range 1...4294967295.
     public var programId: UInt32
     public var offset: UInt16
@@ -1630,7 +1630,7 @@ extension ProgramStageDataRequest: MessagePayload {
 }
 
 /// ProgramStageData response. Writes bytes of the staged program at an offset. Idempotent; hosts pipeline several (a window).
-public struct ProgramStageDataResponse: Sendable, Hashable {
+public struct ProgramStageDataResponse: Sendable, Hashable, Codable {
     public var programId: UInt32
     /// bytes received so far (counting each byte once).
     public var receivedLength: UInt16
@@ -1668,7 +1668,7 @@ extension ProgramStageDataResponse: MessagePayload {
 }
 
 /// ProgramVerify request. The pump checks the staged program: complete, checksum as stated, and valid under the program model.
-public struct ProgramVerifyRequest: Sendable, Hashable {
+public struct ProgramVerifyRequest: Sendable, Hashable, Codable {
     public init() {
     }
 }
@@ -1693,7 +1693,7 @@ extension ProgramVerifyRequest: MessagePayload {
 }
 
 /// ProgramVerify response. The pump checks the staged program: complete, checksum as stated, and valid under the program model.
-public struct ProgramVerifyResponse: Sendable, Hashable {
+public struct ProgramVerifyResponse: Sendable, Hashable, Codable {
     public var programId: UInt32
     public var totalLength: UInt16
     /// CRC-32C computed by the pump over the staged bytes.
@@ -1754,7 +1754,7 @@ extension ProgramVerifyResponse: MessagePayload {
 }
 
 /// ProgramActivate request. Atomically replaces the active program with the staged one, if its id and checksum are the ones stated and it verifies.
-public struct ProgramActivateRequest: Sendable, Hashable {
+public struct ProgramActivateRequest: Sendable, Hashable, Codable {
     /// Range 1...4294967295.
     public var programId: UInt32
     public var checksum: UInt32
@@ -1794,7 +1794,7 @@ extension ProgramActivateRequest: MessagePayload {
 }
 
 /// ProgramActivate response. Atomically replaces the active program with the staged one, if its id and checksum are the ones stated and it verifies.
-public struct ProgramActivateResponse: Sendable, Hashable {
+public struct ProgramActivateResponse: Sendable, Hashable, Codable {
     public var programId: UInt32
     public var checksum: UInt32
     public var activatedAtMs: UInt64
@@ -1841,7 +1841,7 @@ extension ProgramActivateResponse: MessagePayload {
 }
 
 /// Refill request. Records a refill: the volume aspirated and the new reservoir volume. A new volume above capacity is refused.
-public struct RefillRequest: Sendable, Hashable {
+public struct RefillRequest: Sendable, Hashable, Codable {
     public var aspiratedMicroliters: UInt32
     public var newVolumeMicroliters: UInt32
 
@@ -1878,7 +1878,7 @@ extension RefillRequest: MessagePayload {
 }
 
 /// Refill response. Records a refill: the volume aspirated and the new reservoir volume. A new volume above capacity is refused.
-public struct RefillResponse: Sendable, Hashable {
+public struct RefillResponse: Sendable, Hashable, Codable {
     /// what the pump computed was left.
     public var expectedMicroliters: UInt32
     public var aspiratedMicroliters: UInt32
@@ -1934,7 +1934,7 @@ extension RefillResponse: MessagePayload {
 }
 
 /// SetClock request. Sets the pump clock and its local-time offset.
-public struct SetClockRequest: Sendable, Hashable {
+public struct SetClockRequest: Sendable, Hashable, Codable {
     public var timeMs: UInt64
     /// Range -900...900.
     public var utcOffsetMinutes: Int16
@@ -1974,7 +1974,7 @@ extension SetClockRequest: MessagePayload {
 }
 
 /// SetClock response. Sets the pump clock and its local-time offset.
-public struct SetClockResponse: Sendable, Hashable {
+public struct SetClockResponse: Sendable, Hashable, Codable {
     public var previousTimeMs: UInt64
     public var timeMs: UInt64
     public var utcOffsetMinutes: Int16
@@ -2016,7 +2016,7 @@ extension SetClockResponse: MessagePayload {
 }
 
 /// AcknowledgeAlarms request. Acknowledges the alarms in the mask.
-public struct AcknowledgeAlarmsRequest: Sendable, Hashable {
+public struct AcknowledgeAlarmsRequest: Sendable, Hashable, Codable {
     public var alarmMask: UInt32
 
     public init(alarmMask: UInt32) {
@@ -2048,7 +2048,7 @@ extension AcknowledgeAlarmsRequest: MessagePayload {
 }
 
 /// AcknowledgeAlarms response. Acknowledges the alarms in the mask.
-public struct AcknowledgeAlarmsResponse: Sendable, Hashable {
+public struct AcknowledgeAlarmsResponse: Sendable, Hashable, Codable {
     public var alarmConditionMask: UInt32
     public var alarmUnacknowledgedMask: UInt32
 
@@ -2085,7 +2085,7 @@ extension AcknowledgeAlarmsResponse: MessagePayload {
 }
 
 /// Suspend request. Suspends all delivery, interrupting any bolus.
-public struct SuspendRequest: Sendable, Hashable {
+public struct SuspendRequest: Sendable, Hashable, Codable {
     public init() {
     }
 }
@@ -2110,7 +2110,7 @@ extension SuspendRequest: MessagePayload {
 }
 
 /// Suspend response. Suspends all delivery, interrupting any bolus.
-public struct SuspendResponse: Sendable, Hashable {
+public struct SuspendResponse: Sendable, Hashable, Codable {
     public var therapyState: TherapyState
     public var eventSequence: UInt32
 
@@ -2148,7 +2148,7 @@ extension SuspendResponse: MessagePayload {
 }
 
 /// Resume request. Resumes the active program after a suspend.
-public struct ResumeRequest: Sendable, Hashable {
+public struct ResumeRequest: Sendable, Hashable, Codable {
     public init() {
     }
 }
@@ -2173,7 +2173,7 @@ extension ResumeRequest: MessagePayload {
 }
 
 /// Resume response. Resumes the active program after a suspend.
-public struct ResumeResponse: Sendable, Hashable {
+public struct ResumeResponse: Sendable, Hashable, Codable {
     public var therapyState: TherapyState
     public var eventSequence: UInt32
 
@@ -2211,7 +2211,7 @@ extension ResumeResponse: MessagePayload {
 }
 
 /// ClinicianBolus request. A clinician bolus: single, bridge (by dose) or priming (by volume). The pump returns to its program afterwards.
-public struct ClinicianBolusRequest: Sendable, Hashable {
+public struct ClinicianBolusRequest: Sendable, Hashable, Codable {
     public var kind: BolusKind
     /// single and bridge: the dose; priming: 0.
     public var doseMicrograms: UInt32
@@ -2264,7 +2264,7 @@ extension ClinicianBolusRequest: MessagePayload {
 }
 
 /// ClinicianBolus response. A clinician bolus: single, bridge (by dose) or priming (by volume). The pump returns to its program afterwards.
-public struct ClinicianBolusResponse: Sendable, Hashable {
+public struct ClinicianBolusResponse: Sendable, Hashable, Codable {
     public var kind: BolusKind
     public var doseMicrograms: UInt32
     public var volumeMicroliters: UInt32
@@ -2322,7 +2322,7 @@ extension ClinicianBolusResponse: MessagePayload {
 }
 
 /// PatientBolus request. A patient-activated bolus, under the active program's settings. A refusal is an outcome, logged as an event, not an error.
-public struct PatientBolusRequest: Sendable, Hashable {
+public struct PatientBolusRequest: Sendable, Hashable, Codable {
     public init() {
     }
 }
@@ -2347,7 +2347,7 @@ extension PatientBolusRequest: MessagePayload {
 }
 
 /// PatientBolus response. A patient-activated bolus, under the active program's settings. A refusal is an outcome, logged as an event, not an error.
-public struct PatientBolusResponse: Sendable, Hashable {
+public struct PatientBolusResponse: Sendable, Hashable, Codable {
     public var outcome: PatientBolusOutcome
     public var doseMicrograms: UInt32
     public var bolusesInLast24h: UInt8
@@ -2401,7 +2401,7 @@ extension PatientBolusResponse: MessagePayload {
 }
 
 /// Error response. The pump's answer to a request it refused; it echoes the request id. The pump changed nothing. An Error answering an authenticated request is authenticated.
-public struct ErrorResponse: Sendable, Hashable {
+public struct ErrorResponse: Sendable, Hashable, Codable {
     public var requestType: UInt8
     public var code: ErrorCode
     public var detail: UInt32
