@@ -107,3 +107,12 @@ private func hexValue(_ character: UInt8) -> UInt8? {
     default: nil
     }
 }
+
+/// Identifies a request's content for the pump's request record (SPEC §7.4): the first 16
+/// bytes of SHA-256 over the message type byte followed by the payload.
+public func requestDigest(messageType: UInt8, payload: ArraySlice<UInt8>) -> [UInt8] {
+    var hash = SHA256()
+    hash.update(data: [messageType])
+    payload.withUnsafeBytes { hash.update(bufferPointer: $0) }
+    return Array(hash.finalize().prefix(16))
+}

@@ -33,6 +33,36 @@ public enum Drug: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .sufentanil: "sufentanil"
         }
     }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "morphine": self = .morphine
+        case "hydromorphone": self = .hydromorphone
+        case "ziconotide": self = .ziconotide
+        case "baclofen": self = .baclofen
+        case "bupivacaine": self = .bupivacaine
+        case "clonidine": self = .clonidine
+        case "fentanyl": self = .fentanyl
+        case "sufentanil": self = .sufentanil
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown Drug \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 /// An alarm; its value is also its bit index in the alarm masks (bit n of a mask is set for the alarm with value n). Values 0-7 are critical (therapy stopped or about to stop), 8-15 non-critical.
@@ -66,6 +96,36 @@ public enum AlarmCode: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .electiveReplacement: "electiveReplacement"
         case .alarmClockReminder: "alarmClockReminder"
         }
+    }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "reservoirEmpty": self = .reservoirEmpty
+        case "motorStall": self = .motorStall
+        case "batteryEndOfService": self = .batteryEndOfService
+        case "programChecksumError": self = .programChecksumError
+        case "lowBatteryReset": self = .lowBatteryReset
+        case "reservoirLow": self = .reservoirLow
+        case "electiveReplacement": self = .electiveReplacement
+        case "alarmClockReminder": self = .alarmClockReminder
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown AlarmCode \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
     }
 }
 
@@ -116,6 +176,41 @@ public enum EventKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .clockSet: "clockSet"
         }
     }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "pumpStarted": self = .pumpStarted
+        case "alarmRaised": self = .alarmRaised
+        case "alarmCleared": self = .alarmCleared
+        case "alarmAcknowledged": self = .alarmAcknowledged
+        case "bolusStarted": self = .bolusStarted
+        case "bolusCompleted": self = .bolusCompleted
+        case "bolusInterrupted": self = .bolusInterrupted
+        case "patientBolusRefused": self = .patientBolusRefused
+        case "programActivated": self = .programActivated
+        case "refilled": self = .refilled
+        case "suspended": self = .suspended
+        case "resumed": self = .resumed
+        case "clockSet": self = .clockSet
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown EventKind \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 public enum BolusKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
@@ -140,6 +235,33 @@ public enum BolusKind: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .patient: "patient"
         }
     }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "single": self = .single
+        case "bridge": self = .bridge
+        case "priming": self = .priming
+        case "periodic": self = .periodic
+        case "patient": self = .patient
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown BolusKind \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 public enum TherapyState: UInt8, Sendable, Hashable, CaseIterable, Codable {
@@ -158,6 +280,31 @@ public enum TherapyState: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .stopped: "stopped"
         }
     }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "running": self = .running
+        case "suspended": self = .suspended
+        case "stopped": self = .stopped
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown TherapyState \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 public enum BatteryState: UInt8, Sendable, Hashable, CaseIterable, Codable {
@@ -175,6 +322,31 @@ public enum BatteryState: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .endOfService: "endOfService"
         }
     }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "ok": self = .ok
+        case "electiveReplacement": self = .electiveReplacement
+        case "endOfService": self = .endOfService
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown BatteryState \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 public enum ProgramSlot: UInt8, Sendable, Hashable, CaseIterable, Codable {
@@ -190,6 +362,30 @@ public enum ProgramSlot: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .staged: "staged"
         }
     }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "active": self = .active
+        case "staged": self = .staged
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown ProgramSlot \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
 }
 
 public enum RequestState: UInt8, Sendable, Hashable, CaseIterable, Codable {
@@ -204,6 +400,30 @@ public enum RequestState: UInt8, Sendable, Hashable, CaseIterable, Codable {
         case .notRemembered: "notRemembered"
         case .executed: "executed"
         }
+    }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "notRemembered": self = .notRemembered
+        case "executed": self = .executed
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown RequestState \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
     }
 }
 
@@ -231,6 +451,34 @@ public enum PatientBolusOutcome: UInt8, Sendable, Hashable, CaseIterable, Codabl
         case .refusedTherapyNotRunning: "refusedTherapyNotRunning"
         case .refusedBolusInProgress: "refusedBolusInProgress"
         }
+    }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "started": self = .started
+        case "refusedLockout": self = .refusedLockout
+        case "refusedDailyMaximum": self = .refusedDailyMaximum
+        case "refusedNotEnabled": self = .refusedNotEnabled
+        case "refusedTherapyNotRunning": self = .refusedTherapyNotRunning
+        case "refusedBolusInProgress": self = .refusedBolusInProgress
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown PatientBolusOutcome \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
     }
 }
 
@@ -304,6 +552,49 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable, Codable {
         case .criticalAlarmActive: "criticalAlarmActive"
         case .busy: "busy"
         }
+    }
+
+    /// The case with this name, as in the definitions.
+    public init?(name: String) {
+        switch name {
+        case "malformedPayload": self = .malformedPayload
+        case "unknownMessageType": self = .unknownMessageType
+        case "unsupportedVersion": self = .unsupportedVersion
+        case "authenticationRequired": self = .authenticationRequired
+        case "authenticationFailed": self = .authenticationFailed
+        case "staleRequestId": self = .staleRequestId
+        case "requestIdConflict": self = .requestIdConflict
+        case "noSession": self = .noSession
+        case "invalidArgument": self = .invalidArgument
+        case "programInvalid": self = .programInvalid
+        case "checksumMismatch": self = .checksumMismatch
+        case "noStagedProgram": self = .noStagedProgram
+        case "stagingIncomplete": self = .stagingIncomplete
+        case "programIdMismatch": self = .programIdMismatch
+        case "volumeExceedsCapacity": self = .volumeExceedsCapacity
+        case "reservoirEmpty": self = .reservoirEmpty
+        case "therapyNotRunning": self = .therapyNotRunning
+        case "therapyNotSuspended": self = .therapyNotSuspended
+        case "bolusInProgress": self = .bolusInProgress
+        case "criticalAlarmActive": self = .criticalAlarmActive
+        case "busy": self = .busy
+        default: return nil
+        }
+    }
+
+    /// JSON carries the name.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let name = try container.decode(String.self)
+        guard let value = Self(name: name) else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "unknown ErrorCode \(name)")
+        }
+        self = value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
     }
 }
 
@@ -824,6 +1115,31 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
         case .clinicianBolus: "ClinicianBolus"
         case .patientBolus: "PatientBolus"
         case .error: "Error"
+        }
+    }
+
+    /// The request's field names in order: an Error `invalidArgument` names a field by its index (SPEC §6.2).
+    public var requestFieldNames: [String] {
+        switch self {
+        case .hello: ["protocolVersionMin", "protocolVersionMax", "capabilities", "definitionsHash", "hostNonce", "hostTimeMs"]
+        case .ping: ["echo"]
+        case .getStatus: []
+        case .setTelemetry: ["intervalMs"]
+        case .readEvents: ["firstSequence", "maxCount"]
+        case .readProgram: ["slot", "offset", "maxLength"]
+        case .queryRequest: ["requestId"]
+        case .programStageBegin: ["programId", "totalLength", "checksum"]
+        case .programStageData: ["programId", "offset", "data"]
+        case .programVerify: []
+        case .programActivate: ["programId", "checksum"]
+        case .refill: ["aspiratedMicroliters", "newVolumeMicroliters"]
+        case .setClock: ["timeMs", "utcOffsetMinutes"]
+        case .acknowledgeAlarms: ["alarmMask"]
+        case .suspend: []
+        case .resume: []
+        case .clinicianBolus: ["kind", "doseMicrograms", "volumeMicroliters", "durationMinutes"]
+        case .patientBolus: []
+        case .error: []
         }
     }
 
