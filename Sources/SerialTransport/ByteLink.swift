@@ -2,7 +2,7 @@
 ///
 /// Bytes arrive in arbitrary chunks: a frame may be split across chunks or share one with the
 /// next, so readers decode incrementally.
-public protocol ByteLink: AnyObject, Sendable {
+public protocol ByteLink: Sendable {
     /// Everything received, in order. Single consumer. Finishes without error after `close()`,
     /// and throws `SerialError(.portVanished)` when the other side goes away.
     var incoming: AsyncThrowingStream<[UInt8], any Error> { get }

@@ -34,13 +34,15 @@ enum LibSerialPort {
     /// What `sp_get_port_by_name` says about a name, without opening anything.
     enum Lookup: Equatable {
         case known
-        /// SP_ERR_ARG with the errno libserialport recorded (0 when it did not even look).
+        /// SP_ERR_ARG with the errno libserialport left (0 when it did not even look).
         case refused(errno: Int32)
         case failed(code: Int32, errno: Int32)
     }
 
     static func lookUp(_ name: String) -> Lookup {
         var port: OpaquePointer?
+        // sp_last_error_code() is plain errno, and SP_ERR_ARG paths do not always set it.
+        Glibc.errno = 0
         let result = sp_get_port_by_name(name, &port)
         if result == SP_OK {
             sp_free_port(port)
@@ -52,6 +54,7 @@ enum LibSerialPort {
 
     static func open(_ resolvedPath: String, reportedAs path: String) -> OpenOutcome {
         var port: OpaquePointer?
+        Glibc.errno = 0
         let lookup = sp_get_port_by_name(resolvedPath, &port)
         guard lookup == SP_OK, let handle = port else {
             if lookup == SP_ERR_MEM {

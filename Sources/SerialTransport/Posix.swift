@@ -29,9 +29,9 @@ enum Posix {
             throw SerialError.fromOpen(errno: Glibc.errno, path: originalPath, operation: "stat")
         }
         guard (info.st_mode & S_IFMT) == S_IFCHR else { return .other }
-        if resolvedPath.hasPrefix("/dev/pts/")
-            || pseudoTerminalSubordinateMajors.contains(major(of: info.st_rdev))
-        {
+        // By device number rather than by name: /dev/pts also holds ptmx, and a container may
+        // mount devpts elsewhere.
+        if pseudoTerminalSubordinateMajors.contains(major(of: info.st_rdev)) {
             return .pseudoTerminalSubordinate
         }
         return .characterDevice
@@ -147,7 +147,11 @@ enum Posix {
             // A pty accepts any speed and ignores it, so this is harmless there.
             guard cfsetispeed(&settings, speed) == 0, cfsetospeed(&settings, speed) == 0 else {
                 throw SerialError(
-                    .configurationFailed, path: path, operation: "cfsetspeed \(line.baudRate)", errno: Glibc.errno)
+                    .configurationFailed,
+                    path: path,
+                    operation: "cfsetspeed \(line.baudRate)",
+                    errno: Glibc.errno
+                )
             }
         } else if !isPseudoTerminal {
             // Non-standard rates need termios2 (BOTHER); real adapters go through libserialport,

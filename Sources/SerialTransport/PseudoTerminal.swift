@@ -40,7 +40,11 @@ public struct PseudoTerminal: Sendable {
             var settings = try Posix.readTermios(subordinate, path: path)
             Posix.makeTransparent(&settings)
             try Posix.writeTermios(settings, to: subordinate, path: path)
-            return PseudoTerminal(controllerDescriptor: controller, subordinateDescriptor: subordinate, subordinatePath: path)
+            return PseudoTerminal(
+                controllerDescriptor: controller,
+                subordinateDescriptor: subordinate,
+                subordinatePath: path
+            )
         } catch {
             Posix.closeDescriptor(controller)
             Posix.closeDescriptor(subordinate)

@@ -93,15 +93,25 @@ public final class SerialPort: ByteLink, Sendable {
             held = nil
         }
         let resources = PortCore.Resources(
-            descriptor: terminal.controllerDescriptor, libSerialPort: nil, heldSubordinate: held)
+            descriptor: terminal.controllerDescriptor,
+            libSerialPort: nil,
+            heldSubordinate: held
+        )
         let core = try PortCore.make(resources: resources, path: terminal.subordinatePath)
         return SerialPort(
-            path: terminal.subordinatePath, resolvedPath: terminal.subordinatePath,
-            opener: .pseudoTerminalController, settings: LineSettings(), core: core)
+            path: terminal.subordinatePath,
+            resolvedPath: terminal.subordinatePath,
+            opener: .pseudoTerminalController,
+            settings: LineSettings(),
+            core: core
+        )
     }
 
     private static func openWithTermios(
-        path: String, resolved: String, settings: LineSettings, isPseudoTerminal: Bool
+        path: String,
+        resolved: String,
+        settings: LineSettings,
+        isPseudoTerminal: Bool
     ) throws(SerialError) -> SerialPort {
         let descriptor = try Posix.openTerminal(resolved, reportedAs: path)
         do {
@@ -117,7 +127,10 @@ public final class SerialPort: ByteLink, Sendable {
     }
 
     private static func finishLibSerialPortOpen(
-        _ port: sending LibSerialPort.OpenPort, path: String, resolved: String, settings: LineSettings
+        _ port: sending LibSerialPort.OpenPort,
+        path: String,
+        resolved: String,
+        settings: LineSettings
     ) throws(SerialError) -> SerialPort {
         do {
             try Posix.setCloseOnExecAndNonBlocking(port.descriptor, path: path)
@@ -264,7 +277,7 @@ final class PortCore: Sendable {
                 fcntl(end, F_SETFL, statusFlags | O_NONBLOCK) == 0
             else {
                 let error = SerialError(.ioFailed, path: path, operation: "fcntl(pipe)", errno: Glibc.errno)
-                ends.forEach(Posix.closeDescriptor)
+                for end in ends { Posix.closeDescriptor(end) }
                 release(resources)
                 throw error
             }
@@ -290,20 +303,22 @@ final class PortCore: Sendable {
     }
 
     private func drainWake() {
-        var sink = [UInt8](repeating: 0, count: 64)
-        while sink.withUnsafeMutableBytes({ Glibc.read(wakeDescriptor, $0.baseAddress, $0.count) }) > 0 {}
+        withUnsafeTemporaryAllocation(byteCount: 64, alignment: 1) { sink in
+            while Glibc.read(wakeDescriptor, sink.baseAddress, sink.count) > 0 {}
+        }
     }
 
     // MARK: Users and closing
 
-    private func enter(synchronous: Bool) throws(SerialError) {
+    /// Registers a synchronous call as a user of the descriptors.
+    private func enterSynchronousCall() throws(SerialError) {
         try state.withLock { (state: inout State) throws(SerialError) in
             switch state.lifecycle {
             case .closed: throw SerialError(.closed, path: path)
             case .vanished(let error): throw error
             case .open: break
             }
-            if synchronous && state.ioThreadStarted {
+            if state.ioThreadStarted {
                 throw SerialError(.invalidUse, path: path)
             }
             state.users += 1
@@ -380,18 +395,21 @@ final class PortCore: Sendable {
         let context = Unmanaged.passRetained(self)
         var thread = pthread_t()
         let result = pthread_create(
-            &thread, nil,
+            &thread,
+            nil,
             { raw in
                 guard let raw else { return nil }
                 let core = Unmanaged<PortCore>.fromOpaque(raw).takeRetainedValue()
                 core.runIOThread()
                 return nil
-            }, context.toOpaque())
+            },
+            context.toOpaque()
+        )
         if result != 0 {
             context.release()
             vanish(SerialError(.ioFailed, path: path, operation: "pthread_create", errno: result))
-            ioThreadExited.signal()
             leave()
+            ioThreadExited.signal()
             return
         }
         pthread_detach(thread)
@@ -400,11 +418,17 @@ final class PortCore: Sendable {
     private func runIOThread() {
         state.withLock { $0.ioThread = pthread_self() }
         defer {
-            ioThreadExited.signal()
+            // Leave before signalling: close() holds its own use until the signal, so its
+            // leave() is then the last one and the descriptor is closed before close() returns.
             leave()
+            ioThreadExited.signal()
         }
 
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var descriptors = [
+            pollfd(fd: descriptor, events: 0, revents: 0),
+            pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
+        ]
         while true {
             let wantsToWrite: Bool? = state.withLock { state in
                 guard case .open = state.lifecycle else { return nil }
@@ -412,10 +436,10 @@ final class PortCore: Sendable {
             }
             guard let wantsToWrite else { return }
 
-            var descriptors = [
-                pollfd(fd: descriptor, events: Int16(POLLIN) | (wantsToWrite ? Int16(POLLOUT) : 0), revents: 0),
-                pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
-            ]
+            // Always reading: that is also how a hang-up is noticed while nobody writes.
+            descriptors[0].events = Int16(POLLIN) | (wantsToWrite ? Int16(POLLOUT) : 0)
+            descriptors[0].revents = 0
+            descriptors[1].revents = 0
             let ready = poll(&descriptors, 2, -1)
             if ready < 0 {
                 let error = Glibc.errno
@@ -486,6 +510,8 @@ final class PortCore: Sendable {
             let written = head.bytes.withUnsafeBytes { raw in
                 Glibc.write(descriptor, raw.baseAddress.map { $0 + head.offset }, raw.count - head.offset)
             }
+            // A tty never takes 0 of a non-empty write, but if one did, poll again rather than spin.
+            if written == 0 { return true }
             if written < 0 {
                 let error = Glibc.errno
                 if error == EINTR { continue }
@@ -528,7 +554,9 @@ final class PortCore: Sendable {
     }
 
     private func enqueue(
-        _ bytes: [UInt8], id: UInt64, continuation: CheckedContinuation<Result<Void, SerialError>, Never>
+        _ bytes: [UInt8],
+        id: UInt64,
+        continuation: CheckedContinuation<Result<Void, SerialError>, Never>
     ) {
         let outcome: EnqueueOutcome = state.withLock { state in
             switch state.lifecycle {
@@ -549,10 +577,11 @@ final class PortCore: Sendable {
                     let written = bytes.withUnsafeBytes { raw in
                         Glibc.write(descriptor, raw.baseAddress.map { $0 + offset }, raw.count - offset)
                     }
-                    if written >= 0 {
+                    if written > 0 {
                         offset += written
                         continue
                     }
+                    if written == 0 { break }
                     let error = Glibc.errno
                     if error == EINTR { continue }
                     if error == EAGAIN || error == EWOULDBLOCK { break }
@@ -561,7 +590,8 @@ final class PortCore: Sendable {
                 if offset == bytes.count { return .done }
             }
             state.writes.append(
-                PendingWrite(id: id, bytes: bytes, offset: offset, started: offset > 0, continuation: continuation))
+                PendingWrite(id: id, bytes: bytes, offset: offset, started: offset > 0, continuation: continuation)
+            )
             return .queued
         }
         switch outcome {
@@ -585,7 +615,7 @@ final class PortCore: Sendable {
 
     func readNow(into buffer: UnsafeMutableRawBufferPointer) throws(SerialError) -> SerialPort.ReadResult {
         guard buffer.count > 0 else { return .wouldBlock }
-        try enter(synchronous: true)
+        try enterSynchronousCall()
         defer { leave() }
         while true {
             let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
@@ -605,18 +635,18 @@ final class PortCore: Sendable {
     }
 
     func writeBlocking(_ bytes: [UInt8]) throws(SerialError) {
-        try enter(synchronous: true)
+        try enterSynchronousCall()
         defer { leave() }
         var offset = 0
         while offset < bytes.count {
             let written = bytes.withUnsafeBytes { raw in
                 Glibc.write(descriptor, raw.baseAddress.map { $0 + offset }, raw.count - offset)
             }
-            if written >= 0 {
+            if written > 0 {
                 offset += written
                 continue
             }
-            let error = Glibc.errno
+            let error = written == 0 ? EAGAIN : Glibc.errno
             if error == EINTR { continue }
             guard error == EAGAIN || error == EWOULDBLOCK else {
                 let failure = SerialError.fromTransfer(errno: error, path: path, operation: "write")
@@ -628,7 +658,7 @@ final class PortCore: Sendable {
     }
 
     func waitUntilReadable(timeout: Duration?) throws(SerialError) -> Bool {
-        try enter(synchronous: true)
+        try enterSynchronousCall()
         defer { leave() }
         var milliseconds: Int32 = -1
         if let timeout {
