@@ -1,0 +1,434 @@
+import Logging
+import PumpProtocol
+import SerialTransport
+
+/// Timing and window settings of a session (SPEC §5, §7).
+public struct SessionConfiguration: Sendable, Hashable {
+    /// How long to wait for a response before retransmitting.
+    public var responseTimeout: Duration = .milliseconds(400)
+    /// Sends of one request in all (the first and the retransmissions).
+    public var attempts = 4
+    /// A Ping goes out when nothing has been received for this long.
+    public var keepaliveInterval: Duration = .seconds(1)
+    /// The link is declared down when nothing has been received for this long.
+    public var linkTimeout: Duration = .seconds(3)
+    /// Most requests in flight in a bulk transfer (also capped by the pump's window).
+    public var window = 8
+
+    public init() {}
+}
+
+/// What the handshake learned about the pump.
+public struct PumpIdentity: Sendable, Hashable {
+    public var model: String
+    public var serialNumber: String
+    public var firmwareVersion: String
+    public var protocolVersion: UInt8
+    public var capabilities: UInt32
+    public var reservoirCapacityMicroliters: UInt32
+    public var maxPayloadBytes: Int
+    public var receiveWindowFrames: Int
+}
+
+/// The host side of one link to one pump, from Hello until the link goes down (SPEC §5, §7).
+///
+/// Matches responses to requests by id, retransmits with the same id after a timeout (the
+/// pump's request record makes that safe), authenticates changing requests and checks the
+/// pump's answers, pipelines bulk transfers, and says truthfully how each request ended. It
+/// runs over any `ByteLink`, so tests drive it over memory and production over a port.
+///
+/// ```swift
+/// let session = PumpSession(link: port, key: key)
+/// let identity = try await session.connect()
+/// let status = try await session.status()
+/// ```
+public actor PumpSession {
+    public enum LinkState: Sendable, Hashable {
+        case idle
+        case up
+        case down(String)
+    }
+
+    public struct Counters: Sendable, Hashable {
+        public var framesSent = 0
+        public var framesReceived = 0
+        public var retransmissions = 0
+        public var checkFailures = 0
+        public var discardedCandidates = 0
+        public var authenticationFailures = 0
+    }
+
+    public nonisolated let link: any ByteLink
+    public let key: PairingKey
+    public let configuration: SessionConfiguration
+    private let logger: Logger
+
+    public private(set) var state: LinkState = .idle
+    public private(set) var identity: PumpIdentity?
+    public private(set) var hello: HelloResponse?
+    public private(set) var counters = Counters()
+
+    private var authenticator: FrameAuthenticator?
+    private var encoder = FrameEncoder()
+    private var nextRequestID: UInt32
+    private var waiters: [UInt32: Waiter] = [:]
+    /// Requests being exchanged, and responses that arrived while no one was waiting yet
+    /// (a fast pump can answer before `send` returns).
+    private var outstanding: Set<UInt32> = []
+    private var early: [UInt32: Frame] = [:]
+    private var downWaiters: [CheckedContinuation<String, Never>] = []
+    private var changingBusy = false
+    private var changingQueue: [CheckedContinuation<Void, Never>] = []
+    private var waiterSerial = 0
+    private var telemetrySubscribers: [Int: AsyncStream<Status>.Continuation] = [:]
+    private var subscriberSerial = 0
+    private var lastReceived = ContinuousClock.now
+    private var readerTask: Task<Void, Never>?
+    private var keepaliveTask: Task<Void, Never>?
+
+    private struct Waiter {
+        var serial: Int
+        var continuation: CheckedContinuation<Frame?, Never>
+    }
+
+    /// - Parameter firstRequestID: where request ids start; the handshake raises it above the
+    ///   pump's last executed id.
+    public init(
+        link: any ByteLink,
+        key: PairingKey,
+        configuration: SessionConfiguration = SessionConfiguration(),
+        firstRequestID: UInt32 = 1,
+        logger: Logger = Logger(label: "pumplink.session")
+    ) {
+        self.link = link
+        self.key = key
+        self.configuration = configuration
+        self.nextRequestID = max(firstRequestID, 1)
+        self.logger = logger
+    }
+
+    // MARK: Handshake
+
+    /// Opens the session: Hello, version, definitions and key checks, identity (SPEC §5).
+    @discardableResult
+    public func connect(hostTimeMs: UInt64 = 0) async throws(SessionError) -> PumpIdentity {
+        startReader()
+        var generator = SystemRandomNumberGenerator()
+        let hostNonce = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let request = HelloRequest(
+            protocolVersionMin: 1,
+            protocolVersionMax: ProtocolDefinitions.version,
+            capabilities: 0b111,
+            definitionsHash: ProtocolDefinitions.hash,
+            hostNonce: hostNonce,
+            hostTimeMs: hostTimeMs
+        )
+        let frame = try await exchange(request, authenticate: false, changing: false) { frame in
+            // The answer to Hello is tagged under the new session's nonces: check it with them.
+            guard let payload = try? HelloResponse(payload: frame.payload) else { return true }
+            let candidate = FrameAuthenticator(key: self.key, hostNonce: hostNonce, pumpNonce: payload.pumpNonce)
+            return candidate.isAuthentic(frame)
+        }
+        let response: HelloResponse = try decode(frame, as: HelloResponse.self)
+        guard response.protocolVersion == ProtocolDefinitions.version else {
+            throw .unsupportedVersion(pumpChose: response.protocolVersion)
+        }
+        guard response.definitionsHash == ProtocolDefinitions.hash else {
+            throw .definitionsMismatch(pump: response.definitionsHash)
+        }
+        authenticator = FrameAuthenticator(key: key, hostNonce: hostNonce, pumpNonce: response.pumpNonce)
+        nextRequestID = max(nextRequestID, response.lastExecutedRequestId &+ 1)
+        hello = response
+        let identity = PumpIdentity(
+            model: response.model,
+            serialNumber: response.serialNumber,
+            firmwareVersion: response.firmwareVersion,
+            protocolVersion: response.protocolVersion,
+            capabilities: response.capabilities,
+            reservoirCapacityMicroliters: response.reservoirCapacityMicroliters,
+            maxPayloadBytes: Int(response.maxPayloadBytes),
+            receiveWindowFrames: Int(response.receiveWindowFrames)
+        )
+        self.identity = identity
+        state = .up
+        startKeepalive()
+        logger.debug("session up", metadata: ["device.serial": "\(response.serialNumber)"])
+        return identity
+    }
+
+    /// Ends the session and closes the link.
+    public func close() {
+        linkDown(Self.closedByHost)
+    }
+
+    private static let closedByHost = "closed by the host"
+
+    // MARK: Requests
+
+    /// Sends a request and returns the pump's response of the matching type.
+    ///
+    /// Requests that change the pump are authenticated; all are retransmitted with the same id
+    /// until answered. A changing request left unanswered throws `.uncertain`, a read
+    /// `.timedOut`, a refusal `.refused`.
+    public func request<Request: MessagePayload, Response: MessagePayload>(
+        _ request: Request,
+        expecting _: Response.Type = Response.self
+    ) async throws(SessionError) -> Response {
+        guard state == .up else { throw .notConnected }
+        let changing = Request.messageType.requiresAuthentication
+        if changing {
+            // One changing request at a time (SPEC §7.3): a lost one can then never be made
+            // stale by a later one without this session knowing.
+            await acquireChangingTurn()
+        }
+        defer { if changing { releaseChangingTurn() } }
+        let frame = try await exchange(request, authenticate: changing, changing: changing)
+        return try decode(frame, as: Response.self)
+    }
+
+    private func acquireChangingTurn() async {
+        guard changingBusy else {
+            changingBusy = true
+            return
+        }
+        await withCheckedContinuation { changingQueue.append($0) }
+    }
+
+    private func releaseChangingTurn() {
+        if changingQueue.isEmpty {
+            changingBusy = false
+        } else {
+            changingQueue.removeFirst().resume()
+        }
+    }
+
+    /// The request id the next request will carry.
+    public var upcomingRequestID: UInt32 { nextRequestID }
+
+    private func exchange<Request: MessagePayload>(
+        _ request: Request,
+        authenticate: Bool,
+        changing: Bool,
+        accept: ((Frame) -> Bool)? = nil
+    ) async throws(SessionError) -> Frame {
+        let requestID = nextRequestID
+        nextRequestID &+= 1
+        if nextRequestID == 0 { nextRequestID = 1 }
+        let signer = authenticate ? authenticator : nil
+        if authenticate && signer == nil { throw .notConnected }
+        let bytes: [UInt8]
+        do {
+            bytes = try encoder.encode(request, requestID: requestID, authenticator: signer)
+        } catch {
+            preconditionFailure("a request failed its own validation: \(error)")
+        }
+        outstanding.insert(requestID)
+        defer {
+            outstanding.remove(requestID)
+            early[requestID] = nil
+        }
+        var sentOnce = false
+        for attempt in 0..<configuration.attempts {
+            if case .down = state { break }
+            do {
+                try await link.send(bytes)
+            } catch {
+                linkDown("send failed: \(error)")
+                break
+            }
+            sentOnce = true
+            counters.framesSent += 1
+            if attempt > 0 { counters.retransmissions += 1 }
+            while let frame = await waitForResponse(requestID) {
+                if let accept, !accept(frame) {
+                    counters.authenticationFailures += 1
+                    throw .authenticationFailed
+                }
+                if authenticate {
+                    guard let signer, signer.isAuthentic(frame) else {
+                        // Not from the pump we share the key with: ignore it, keep waiting.
+                        counters.authenticationFailures += 1
+                        continue
+                    }
+                }
+                if frame.header.messageType == MessageType.error.rawValue {
+                    let error = try decode(frame, as: ErrorResponse.self)
+                    throw .refused(error.code, detail: error.detail, Request.messageType)
+                }
+                guard frame.header.messageType == Request.messageType.rawValue else {
+                    throw .unexpectedResponse(Request.messageType, received: frame.header.messageType)
+                }
+                return frame
+            }
+        }
+        if changing && sentOnce { throw .uncertain(requestID: requestID, Request.messageType) }
+        if case .down = state { throw .notConnected }
+        throw .timedOut(Request.messageType)
+    }
+
+    private func decode<Response: MessagePayload>(_ frame: Frame, as _: Response.Type) throws(SessionError) -> Response {
+        do {
+            return try Response(payload: frame.payload)
+        } catch {
+            throw .malformedResponse(Response.messageType, error)
+        }
+    }
+
+    /// The next response frame for `requestID`, or nil after the response timeout or when the
+    /// link goes down.
+    private func waitForResponse(_ requestID: UInt32) async -> Frame? {
+        if case .down = state { return nil }
+        if let early = early.removeValue(forKey: requestID) { return early }
+        waiterSerial += 1
+        let serial = waiterSerial
+        let timeout = configuration.responseTimeout
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.expire(requestID, serial: serial)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            waiters[requestID] = Waiter(serial: serial, continuation: continuation)
+        }
+    }
+
+    private func expire(_ requestID: UInt32, serial: Int) {
+        guard let waiter = waiters[requestID], waiter.serial == serial else { return }
+        waiters[requestID] = nil
+        waiter.continuation.resume(returning: nil)
+    }
+
+    // MARK: Receiving
+
+    private func startReader() {
+        guard readerTask == nil else { return }
+        let link = self.link
+        readerTask = Task { [weak self] in
+            var decoder = FrameDecoder()
+            do {
+                for try await chunk in link.incoming {
+                    var frames: [Frame] = []
+                    var discarded: [FrameError] = []
+                    decoder.decode(chunk) { event in
+                        switch event {
+                        case .frame(let frame): frames.append(frame)
+                        case .discarded(let error): discarded.append(error)
+                        }
+                    }
+                    guard let self else { return }
+                    await self.received(frames, discarded: discarded)
+                }
+                await self?.linkDown("link closed")
+            } catch {
+                await self?.linkDown("link lost: \(error)")
+            }
+        }
+    }
+
+    private func received(_ frames: [Frame], discarded: [FrameError]) {
+        for error in discarded {
+            counters.discardedCandidates += 1
+            if case .checkFailed = error { counters.checkFailures += 1 }
+        }
+        for frame in frames {
+            counters.framesReceived += 1
+            lastReceived = .now
+            guard frame.header.isResponse else { continue }
+            if frame.header.requestID == 0 {
+                unsolicited(frame)
+            } else if let waiter = waiters.removeValue(forKey: frame.header.requestID) {
+                waiter.continuation.resume(returning: frame)
+            } else if outstanding.contains(frame.header.requestID) {
+                early[frame.header.requestID] = frame
+            }
+        }
+    }
+
+    private func unsolicited(_ frame: Frame) {
+        guard frame.header.messageType == MessageType.getStatus.rawValue,
+              let response = try? GetStatusResponse(payload: frame.payload)
+        else { return }
+        for subscriber in telemetrySubscribers.values {
+            subscriber.yield(response.status)
+        }
+    }
+
+    /// Status frames the pump streams (after `setTelemetry`), for any number of consumers.
+    /// A slow consumer loses old statuses, never stalls the link.
+    public func telemetry() -> AsyncStream<Status> {
+        subscriberSerial += 1
+        let serial = subscriberSerial
+        let (stream, continuation) = AsyncStream.makeStream(of: Status.self, bufferingPolicy: .bufferingNewest(16))
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.unsubscribe(serial) }
+        }
+        if case .down = state {
+            continuation.finish()
+        } else {
+            telemetrySubscribers[serial] = continuation
+        }
+        return stream
+    }
+
+    private func unsubscribe(_ serial: Int) {
+        telemetrySubscribers[serial] = nil
+    }
+
+    // MARK: Link supervision
+
+    private func startKeepalive() {
+        keepaliveTask?.cancel()
+        let interval = configuration.keepaliveInterval
+        keepaliveTask = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: interval)
+                guard let self, await self.keepaliveTick() else { return }
+            }
+        }
+    }
+
+    /// Pings an idle link and declares a silent one down. False once the link is down.
+    private func keepaliveTick() -> Bool {
+        guard state == .up else { return false }
+        let silence = ContinuousClock.now - lastReceived
+        if silence >= configuration.linkTimeout {
+            linkDown("no frame from the pump for \(silence)")
+            return false
+        }
+        if silence >= configuration.keepaliveInterval {
+            // A Ping with its own id; its answer only refreshes `lastReceived`.
+            let requestID = nextRequestID
+            nextRequestID &+= 1
+            if nextRequestID == 0 { nextRequestID = 1 }
+            if let bytes = try? encoder.encode(PingRequest(echo: UInt64(requestID)), requestID: requestID) {
+                let link = self.link
+                Task { try? await link.send(bytes) }
+            }
+        }
+        return true
+    }
+
+    private func linkDown(_ reason: String) {
+        if case .down = state { return }
+        if state == .up && reason != Self.closedByHost {
+            logger.warning("link down", metadata: ["reason": "\(reason)"])
+        }
+        state = .down(reason)
+        link.close()
+        keepaliveTask?.cancel()
+        for waiter in waiters.values { waiter.continuation.resume(returning: nil) }
+        waiters.removeAll()
+        for subscriber in telemetrySubscribers.values { subscriber.finish() }
+        telemetrySubscribers.removeAll()
+        for waiter in downWaiters { waiter.resume(returning: reason) }
+        downWaiters.removeAll()
+    }
+
+    public var isUp: Bool { state == .up }
+
+    /// Returns once the link is down, with the reason.
+    public func waitUntilDown() async -> String {
+        if case .down(let reason) = state { return reason }
+        return await withCheckedContinuation { downWaiters.append($0) }
+    }
+}
