@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+import PumpProtocol
+import SerialTransport
+
+/// A software pump serving one link at a time: decodes what arrives, answers through its
+/// `PumpEndpoint`, streams telemetry, injects link faults, paces output like a UART, and keeps
+/// its state in a file so that a restarted emulator is the same pump.
+public actor EmulatedPump<Device: PumpDevice & Codable> {
+    /// What a state file holds: everything that survives a restart (not the session).
+    public struct SavedState: Codable, Sendable {
+        public var device: Device
+        public var record: RequestRecord
+        public var staging: ProgramStaging?
+        public var clockMs: UInt64
+    }
+
+    public private(set) var endpoint: PumpEndpoint<Device>
+    public let clock: VirtualClock
+    private var faults: LinkFaultInjector
+    private let stateFile: URL?
+    /// Output pacing: seconds per byte is 10 / baudRate (8N1: start, 8 data, stop bits).
+    private let baudRate: Int?
+    private var lineFreeAt = ContinuousClock.now
+    private let logger: Logger
+    private var servingLink: (any ByteLink)?
+
+    public init(
+        endpoint: PumpEndpoint<Device>,
+        clock: VirtualClock,
+        faults: LinkFaultSettings = .none,
+        stateFile: URL? = nil,
+        baudRate: Int? = nil,
+        logger: Logger = Logger(label: "pumplink.emulator")
+    ) {
+        self.endpoint = endpoint
+        self.clock = clock
+        self.faults = LinkFaultInjector(faults)
+        self.stateFile = stateFile
+        self.baudRate = baudRate
+        self.logger = logger
+    }
+
+    /// Reads a state file written by `save()`; nil if there is none.
+    public static func loadState(from url: URL) throws -> SavedState? {
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try JSONDecoder().decode(SavedState.self, from: Data(contentsOf: url))
+    }
+
+    public var faultSettings: LinkFaultSettings { faults.settings }
+    public var faultCounts: LinkFaultInjector.Counts { faults.counts }
+
+    /// Changes the link faults while running; the generator restarts from the new seed.
+    public func setFaults(_ settings: LinkFaultSettings) {
+        faults = LinkFaultInjector(settings)
+        logger.info("link faults set", metadata: ["faults": "\(settings)"])
+    }
+
+    /// Writes the state file atomically (a crash leaves the old or the new file, never half).
+    public func save() throws {
+        guard let stateFile else { return }
+        let state = SavedState(device: endpoint.device, record: endpoint.record, staging: endpoint.staging, clockMs: clock.nowMs())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try encoder.encode(state).write(to: stateFile, options: .atomic)
+    }
+
+    public func status() -> Status {
+        endpoint.currentStatus(nowMs: clock.nowMs())
+    }
+
+    /// Runs the device model with exclusive access, e.g. to inject a fault into the pump.
+    public func withDevice<T: Sendable>(_ body: (inout Device, UInt64) -> T) -> T {
+        body(&endpoint.device, clock.nowMs())
+    }
+
+    /// Serves `link` until it closes, vanishes, or `hangUp()` is called.
+    public func serve(_ link: any ByteLink) async {
+        servingLink = link
+        endpoint.endSession()
+        let telemetry = Task { [weak self] in await self?.streamTelemetry(on: link) }
+        defer {
+            telemetry.cancel()
+            servingLink = nil
+        }
+        var decoder = FrameDecoder()
+        do {
+            for try await chunk in link.incoming {
+                let received = faults.incoming(chunk)
+                var frames: [Frame] = []
+                decoder.decode(received) { event in
+                    if case .frame(let frame) = event { frames.append(frame) }
+                }
+                for frame in frames {
+                    let changing = frame.messageType?.requiresAuthentication ?? false
+                    let answer = endpoint.handle(frame, nowMs: clock.nowMs())
+                    if changing {
+                        do { try save() } catch { logger.error("state file not written: \(error)") }
+                    }
+                    await transmit(answer, on: link)
+                }
+            }
+        } catch {
+            logger.info("link ended", metadata: ["reason": "\(error)"])
+        }
+        endpoint.endSession()
+    }
+
+    /// Drops the current link, as a pulled cable would.
+    public func hangUp() {
+        servingLink?.close()
+    }
+
+    private func streamTelemetry(on link: any ByteLink) async {
+        while !Task.isCancelled {
+            let interval = endpoint.telemetryIntervalMs
+            try? await Task.sleep(for: .milliseconds(interval == 0 ? 100 : Int(interval)))
+            guard endpoint.telemetryIntervalMs != 0, !Task.isCancelled else { continue }
+            await transmit(endpoint.telemetryFrame(nowMs: clock.nowMs()), on: link)
+        }
+    }
+
+    private func transmit(_ frame: [UInt8], on link: any ByteLink) async {
+        guard !frame.isEmpty else { return }
+        let bytes = faults.outgoing(frame)
+        guard !bytes.isEmpty else { return }
+        if faults.settings.delayMilliseconds > 0 {
+            try? await Task.sleep(for: .milliseconds(faults.settings.delayMilliseconds))
+        }
+        if let baudRate, baudRate > 0 {
+            // The line is busy until the previous bytes are out; these then take n * 10 bits.
+            let start = max(ContinuousClock.now, lineFreeAt)
+            lineFreeAt = start + .nanoseconds(Int64(bytes.count) * 10 * 1_000_000_000 / Int64(baudRate))
+            try? await Task.sleep(until: lineFreeAt, clock: .continuous)
+        }
+        do {
+            try await link.send(bytes)
+        } catch {
+            logger.debug("send failed", metadata: ["reason": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,60 @@
+import PumpProtocol
+
+/// The staged program slot (SPEC §9): bytes arrive in chunks, in any order, any number of
+/// times; the active program is untouched until activation takes a complete, verified copy.
+public struct ProgramStaging: Sendable, Hashable, Codable {
+    public static let maxLength = 4096
+
+    public let programID: UInt32
+    public let statedChecksum: UInt32
+    public private(set) var bytes: [UInt8]
+    private var received: [Bool]
+    public private(set) var receivedLength = 0
+
+    public init(programID: UInt32, length: Int, checksum: UInt32) {
+        self.programID = programID
+        self.statedChecksum = checksum
+        self.bytes = [UInt8](repeating: 0, count: length)
+        self.received = [Bool](repeating: false, count: length)
+    }
+
+    public var isComplete: Bool { receivedLength == bytes.count }
+    public var checksum: UInt32 { CRC32C.checksum(bytes) }
+
+    /// Writes a chunk; false if it does not fit inside the stated length.
+    public mutating func write(_ data: [UInt8], at offset: Int) -> Bool {
+        guard offset >= 0, offset + data.count <= bytes.count else { return false }
+        for (index, byte) in data.enumerated() {
+            let position = offset + index
+            bytes[position] = byte
+            if !received[position] {
+                received[position] = true
+                receivedLength += 1
+            }
+        }
+        return true
+    }
+
+    public enum Problem: Error, Hashable, Sendable {
+        case incomplete
+        case checksumMismatch(computed: UInt32)
+        case undecodable(WireError)
+        case programIDMismatch(decoded: UInt32)
+    }
+
+    /// The program, if the staged bytes are complete, match the stated checksum, decode, and
+    /// carry the staged id.
+    public func program() -> Result<Program, Problem> {
+        guard isComplete else { return .failure(.incomplete) }
+        let computed = checksum
+        guard computed == statedChecksum else { return .failure(.checksumMismatch(computed: computed)) }
+        let program: Program
+        do {
+            program = try Program(payload: bytes)
+        } catch {
+            return .failure(.undecodable(error))
+        }
+        guard program.programId == programID else { return .failure(.programIDMismatch(decoded: program.programId)) }
+        return .success(program)
+    }
+}

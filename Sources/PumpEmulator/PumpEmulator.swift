@@ -1,1 +1,0 @@
-// PumpEmulator module.

@@ -1,0 +1,382 @@
+import PumpProtocol
+
+/// The pump side of the protocol (SPEC §5-§9): turns each request frame into the bytes of
+/// its response. Pure: no I/O, time is passed in, nonces come from the given generator.
+///
+/// It authenticates, keeps the request record (a retransmitted request is answered from it,
+/// never executed twice; a replay is refused), stages program uploads, and hands everything
+/// else to the `PumpDevice`.
+public struct PumpEndpoint<Device: PumpDevice>: Sendable {
+    public var device: Device
+    public let key: PairingKey
+    public var record: RequestRecord
+    public var staging: ProgramStaging?
+    /// Requests the pump accepts in flight (Hello tells the host); within the replay window.
+    public var receiveWindowFrames: UInt8 = 8
+    /// The interval of unsolicited Status frames the host asked for (0 = none).
+    public private(set) var telemetryIntervalMs: UInt32 = 0
+    private var authenticator: FrameAuthenticator?
+    private var encoder = FrameEncoder()
+    private var nonceSource: @Sendable () -> [UInt8]
+
+    public init(
+        device: Device,
+        key: PairingKey,
+        record: RequestRecord = RequestRecord(),
+        staging: ProgramStaging? = nil,
+        nonceSource: @escaping @Sendable () -> [UInt8] = PumpEndpoint.randomNonce
+    ) {
+        self.device = device
+        self.key = key
+        self.record = record
+        self.staging = staging
+        self.nonceSource = nonceSource
+    }
+
+    @Sendable public static func randomNonce() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    /// Whether a session is open (a Hello has been answered).
+    public var hasSession: Bool { authenticator != nil }
+
+    /// Forgets the session, as when the link drops: the next host must say Hello again.
+    public mutating func endSession() {
+        authenticator = nil
+        telemetryIntervalMs = 0
+    }
+
+    /// The wire bytes answering `frame`; empty if nothing is to be sent (a stray response).
+    public mutating func handle(_ frame: Frame, nowMs: UInt64) -> [UInt8] {
+        guard !frame.header.isResponse else { return [] }
+        let requestID = frame.header.requestID
+        device.advance(to: nowMs)
+        guard let type = frame.messageType else {
+            return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: frame.header.messageType, signer: nil)
+        }
+        if type == .hello {
+            return hello(frame, nowMs: nowMs)
+        }
+
+        var signer: FrameAuthenticator?
+        if frame.header.isAuthenticated {
+            guard let authenticator else { return refusal(ProtocolRefusal(.noSession), requestID, type: type.rawValue, signer: nil) }
+            guard authenticator.isAuthentic(frame) else {
+                return refusal(ProtocolRefusal(.authenticationFailed), requestID, type: type.rawValue, signer: nil)
+            }
+            signer = authenticator
+        } else if type.requiresAuthentication {
+            let code: ErrorCode = authenticator == nil ? .noSession : .authenticationRequired
+            return refusal(ProtocolRefusal(code), requestID, type: type.rawValue, signer: nil)
+        }
+
+        guard type.requiresAuthentication else {
+            let (responseType, payload) = execute(type, frame.payload, requestID: requestID, nowMs: nowMs)
+            return encode(responseType, payload, requestID, signer)
+        }
+        switch record.verdict(requestID: requestID, messageType: type.rawValue, payload: frame.payload) {
+        case .repeated(let entry):
+            return encode(entry.responseType, entry.responsePayload, requestID, signer)
+        case .conflict:
+            return refusal(ProtocolRefusal(.requestIdConflict), requestID, type: type.rawValue, signer: signer)
+        case .stale:
+            return refusal(ProtocolRefusal(.staleRequestId, detail: record.lastExecutedRequestID), requestID, type: type.rawValue, signer: signer)
+        case .fresh:
+            let (responseType, payload) = execute(type, frame.payload, requestID: requestID, nowMs: nowMs)
+            record.remember(
+                requestID: requestID,
+                messageType: type.rawValue,
+                payload: frame.payload,
+                responseType: responseType,
+                responsePayload: payload
+            )
+            return encode(responseType, payload, requestID, signer)
+        }
+    }
+
+    /// An unsolicited Status frame (request id 0), for the telemetry stream.
+    public mutating func telemetryFrame(nowMs: UInt64) -> [UInt8] {
+        device.advance(to: nowMs)
+        return encode(GetStatusResponse(status: currentStatus(nowMs: nowMs)), requestID: 0, signer: nil)
+    }
+
+    public func currentStatus(nowMs: UInt64) -> Status {
+        var status = device.status(nowMs: nowMs)
+        status.lastExecutedRequestId = record.lastExecutedRequestID
+        return status
+    }
+
+    // MARK: Handshake
+
+    private mutating func hello(_ frame: Frame, nowMs: UInt64) -> [UInt8] {
+        let request: HelloRequest
+        do {
+            request = try HelloRequest(payload: frame.payload)
+        } catch {
+            return refusal(refusal(for: error, type: .hello), frame.header.requestID, type: MessageType.hello.rawValue, signer: nil)
+        }
+        let version = request.protocolVersionMin...request.protocolVersionMax ~= ProtocolDefinitions.version
+            ? ProtocolDefinitions.version : 0
+        let pumpNonce = nonceSource()
+        let sessionAuthenticator = FrameAuthenticator(key: key, hostNonce: request.hostNonce, pumpNonce: pumpNonce)
+        authenticator = version == 0 ? nil : sessionAuthenticator
+        telemetryIntervalMs = 0
+        let status = currentStatus(nowMs: nowMs)
+        let identity = device.identity
+        let response = HelloResponse(
+            protocolVersion: version,
+            capabilities: request.capabilities & 0b111,
+            definitionsHash: ProtocolDefinitions.hash,
+            pumpNonce: pumpNonce,
+            model: identity.model,
+            serialNumber: identity.serialNumber,
+            firmwareVersion: identity.firmwareVersion,
+            reservoirCapacityMicroliters: identity.reservoirCapacityMicroliters,
+            pumpTimeMs: status.pumpTimeMs,
+            utcOffsetMinutes: status.utcOffsetMinutes,
+            lastExecutedRequestId: record.lastExecutedRequestID,
+            lastEventSequence: status.lastEventSequence,
+            maxPayloadBytes: UInt16(FrameLayout.maxPayloadLength),
+            receiveWindowFrames: receiveWindowFrames
+        )
+        return encode(response, requestID: frame.header.requestID, signer: sessionAuthenticator)
+    }
+
+    // MARK: Commands
+
+    /// Runs one request; the response's type and payload (an Error payload on refusal).
+    private mutating func execute(
+        _ type: MessageType,
+        _ payload: ArraySlice<UInt8>,
+        requestID: UInt32,
+        nowMs: UInt64
+    ) -> (UInt8, [UInt8]) {
+        let message: Message
+        do {
+            message = try Message(type: type, isResponse: false, payload: payload)
+        } catch {
+            return errorPayload(refusal(for: error, type: type), type: type.rawValue)
+        }
+        let outcome: Result<any MessagePayload, ProtocolRefusal> = switch message {
+        case .pingRequest(let request):
+            .success(PingResponse(echo: request.echo))
+        case .getStatusRequest:
+            .success(GetStatusResponse(status: currentStatus(nowMs: nowMs)))
+        case .setTelemetryRequest(let request):
+            setTelemetry(request)
+        case .readEventsRequest(let request):
+            .success(device.events(from: request.firstSequence, maxCount: Int(request.maxCount)))
+        case .readProgramRequest(let request):
+            readProgram(request)
+        case .queryRequestRequest(let request):
+            .success(query(request.requestId))
+        case .programStageBeginRequest(let request):
+            stageBegin(request)
+        case .programStageDataRequest(let request):
+            stageData(request)
+        case .programVerifyRequest:
+            .success(verify())
+        case .programActivateRequest(let request):
+            activate(request, nowMs: nowMs, requestID: requestID)
+        case .refillRequest(let request):
+            device.refill(request, nowMs: nowMs, requestID: requestID).map { $0 }
+        case .setClockRequest(let request):
+            device.setClock(request, nowMs: nowMs, requestID: requestID).map { $0 }
+        case .acknowledgeAlarmsRequest(let request):
+            device.acknowledgeAlarms(request.alarmMask, nowMs: nowMs, requestID: requestID).map { $0 }
+        case .suspendRequest:
+            device.suspend(nowMs: nowMs, requestID: requestID).map { $0 }
+        case .resumeRequest:
+            device.resume(nowMs: nowMs, requestID: requestID).map { $0 }
+        case .clinicianBolusRequest(let request):
+            device.clinicianBolus(request, nowMs: nowMs, requestID: requestID).map { $0 }
+        case .patientBolusRequest:
+            device.patientBolus(nowMs: nowMs, requestID: requestID).map { $0 }
+        default:
+            // A response type sent as a request: Message(type:isResponse:false) only yields
+            // request cases, so this is unreachable for well-formed decoding.
+            .failure(ProtocolRefusal(.unknownMessageType))
+        }
+        switch outcome {
+        case .success(let response):
+            return (type.rawValue, Self.payloadBytes(response))
+        case .failure(let refusal):
+            return errorPayload(refusal, type: type.rawValue)
+        }
+    }
+
+    private mutating func setTelemetry(_ request: SetTelemetryRequest) -> Result<any MessagePayload, ProtocolRefusal> {
+        telemetryIntervalMs = request.intervalMs == 0 ? 0 : max(request.intervalMs, 50)
+        return .success(SetTelemetryResponse(intervalMs: telemetryIntervalMs))
+    }
+
+    private func readProgram(_ request: ReadProgramRequest) -> Result<any MessagePayload, ProtocolRefusal> {
+        let programID: UInt32
+        let bytes: [UInt8]
+        let checksum: UInt32
+        switch request.slot {
+        case .active:
+            guard let program = device.activeProgram, let encoded = try? program.encoded() else {
+                return .success(ReadProgramResponse(slot: .active, programId: 0, checksum: 0, totalLength: 0, offset: 0, data: []))
+            }
+            (programID, bytes, checksum) = (program.programId, encoded, CRC32C.checksum(encoded))
+        case .staged:
+            guard let staging else {
+                return .success(ReadProgramResponse(slot: .staged, programId: 0, checksum: 0, totalLength: 0, offset: 0, data: []))
+            }
+            (programID, bytes, checksum) = (staging.programID, staging.bytes, staging.checksum)
+        }
+        let offset = Int(request.offset)
+        guard offset <= bytes.count else { return .failure(ProtocolRefusal(.invalidArgument, detail: 1)) }
+        let end = min(offset + Int(request.maxLength), bytes.count)
+        return .success(ReadProgramResponse(
+            slot: request.slot,
+            programId: programID,
+            checksum: checksum,
+            totalLength: UInt16(bytes.count),
+            offset: request.offset,
+            data: Array(bytes[offset..<end])
+        ))
+    }
+
+    private func query(_ requestID: UInt32) -> QueryRequestResponse {
+        let entry = record.entry(for: requestID)
+        return QueryRequestResponse(
+            requestId: requestID,
+            state: entry == nil ? .notRemembered : .executed,
+            lastExecutedRequestId: record.lastExecutedRequestID,
+            oldestRememberedRequestId: record.oldestRememberedRequestID,
+            responseType: entry?.responseType ?? 0,
+            responsePayload: entry?.responsePayload ?? []
+        )
+    }
+
+    private mutating func stageBegin(_ request: ProgramStageBeginRequest) -> Result<any MessagePayload, ProtocolRefusal> {
+        staging = ProgramStaging(programID: request.programId, length: Int(request.totalLength), checksum: request.checksum)
+        return .success(ProgramStageBeginResponse(programId: request.programId, totalLength: request.totalLength))
+    }
+
+    private mutating func stageData(_ request: ProgramStageDataRequest) -> Result<any MessagePayload, ProtocolRefusal> {
+        guard var current = staging else { return .failure(ProtocolRefusal(.noStagedProgram)) }
+        guard current.programID == request.programId else {
+            return .failure(ProtocolRefusal(.programIdMismatch, detail: current.programID))
+        }
+        guard current.write(request.data, at: Int(request.offset)) else {
+            return .failure(ProtocolRefusal(.invalidArgument, detail: 1))
+        }
+        staging = current
+        return .success(ProgramStageDataResponse(programId: request.programId, receivedLength: UInt16(current.receivedLength)))
+    }
+
+    /// The staged program if it passes the checks of SPEC §9.6 (for Activate also the
+    /// request's id and checksum), else the refusal of the first check it fails.
+    private func stagedProgram(activating request: ProgramActivateRequest? = nil) -> Result<Program, ProtocolRefusal> {
+        guard let staging else { return .failure(ProtocolRefusal(.noStagedProgram)) }
+        if let request, request.programId != staging.programID {
+            return .failure(ProtocolRefusal(.programIdMismatch, detail: staging.programID))
+        }
+        guard staging.isComplete else {
+            return .failure(ProtocolRefusal(.stagingIncomplete, detail: UInt32(staging.receivedLength)))
+        }
+        let computed = staging.checksum
+        guard computed == staging.statedChecksum, request.map({ $0.checksum == computed }) ?? true else {
+            return .failure(ProtocolRefusal(.checksumMismatch, detail: computed))
+        }
+        switch staging.program() {
+        case .failure(.programIDMismatch):
+            return .failure(ProtocolRefusal(.programInvalid, detail: 2))
+        case .failure:
+            return .failure(ProtocolRefusal(.programInvalid, detail: 1))
+        case .success(let program):
+            if let problem = device.check(program).problem {
+                return .failure(ProtocolRefusal(.programInvalid, detail: problem))
+            }
+            return .success(program)
+        }
+    }
+
+    private func verify() -> ProgramVerifyResponse {
+        var response = ProgramVerifyResponse(
+            programId: staging?.programID ?? 0,
+            totalLength: UInt16(staging?.bytes.count ?? 0),
+            checksum: staging?.checksum ?? 0,
+            verdict: 0,
+            problem: 0,
+            dailyDoseMicrograms: 0
+        )
+        switch stagedProgram() {
+        case .success(let program):
+            response.dailyDoseMicrograms = device.check(program).dailyDoseMicrograms
+        case .failure(let refusal):
+            response.verdict = refusal.code.rawValue
+            response.problem = refusal.code == .programInvalid ? refusal.detail : 0
+        }
+        return response
+    }
+
+    private mutating func activate(_ request: ProgramActivateRequest, nowMs: UInt64, requestID: UInt32) -> Result<any MessagePayload, ProtocolRefusal> {
+        switch stagedProgram(activating: request) {
+        case .failure(let refusal):
+            return .failure(refusal)
+        case .success(let program):
+            let result = device.activate(program, nowMs: nowMs, requestID: requestID)
+            if case .success = result { staging = nil }
+            return result.map { $0 }
+        }
+    }
+
+    // MARK: Encoding
+
+    /// A field out of range, an unlisted enum value or a count above its maximum is an
+    /// `invalidArgument` naming the field by index; anything else is `malformedPayload` (SPEC §6.2).
+    private func refusal(for error: WireError, type: MessageType) -> ProtocolRefusal {
+        let field: String
+        switch error {
+        case .outOfRange(let name, _), .invalidEnum(let name, _), .tooLong(let name, _, _): field = name
+        default: return ProtocolRefusal(.malformedPayload)
+        }
+        // Names are "Struct.field"; a field of a nested structure counts as its top-level field.
+        let parts = field.split(separator: ".")
+        let index = parts.count == 2 ? type.requestFieldNames.firstIndex(of: String(parts[1])) : nil
+        return ProtocolRefusal(.invalidArgument, detail: UInt32(index ?? 0))
+    }
+
+    private func errorPayload(_ refusal: ProtocolRefusal, type: UInt8) -> (UInt8, [UInt8]) {
+        let error = ErrorResponse(requestType: type, code: refusal.code, detail: refusal.detail)
+        return (MessageType.error.rawValue, Self.payloadBytes(error))
+    }
+
+    private mutating func refusal(_ refusal: ProtocolRefusal, _ requestID: UInt32, type: UInt8, signer: FrameAuthenticator?) -> [UInt8] {
+        let (responseType, payload) = errorPayload(refusal, type: type)
+        return encode(responseType, payload, requestID, signer)
+    }
+
+    private static func payloadBytes(_ payload: some MessagePayload) -> [UInt8] {
+        var writer = WireWriter()
+        payload.encode(into: &writer)
+        return writer.bytes
+    }
+
+    private mutating func encode(_ payload: some MessagePayload, requestID: UInt32, signer: FrameAuthenticator?) -> [UInt8] {
+        encode(type(of: payload).messageType.rawValue, Self.payloadBytes(payload), requestID, signer)
+    }
+
+    private mutating func encode(_ responseType: UInt8, _ payload: [UInt8], _ requestID: UInt32, _ signer: FrameAuthenticator?) -> [UInt8] {
+        var output: [UInt8] = []
+        do {
+            try encoder.encode(
+                messageType: responseType,
+                response: true,
+                requestID: requestID,
+                payload: payload,
+                authenticator: signer,
+                into: &output
+            )
+        } catch {
+            // Responses are built from validated values and stay within the payload limit.
+            preconditionFailure("response failed to encode: \(error)")
+        }
+        return output
+    }
+}

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Foundation
+import PumpEmulator
+import PumpModel
+import PumpProtocol
+import SerialTransport
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `pump-emulator`: software pumps on pseudo-terminals (or on existing ports).
+@main
+struct PumpEmulatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pump-emulator",
+        abstract: "Runs emulated implanted drug pumps that speak the PumpLink protocol.",
+        discussion: """
+            Each pump gets its own pseudo-terminal, printed on start; connect pumplinkd or pumpctl \
+            to that path (or to the --link symlink). State (reservoir, program, battery, event log, \
+            request record) is kept in --state-dir, so a restarted emulator is the same pump. \
+            The pairing key of each pump is read from --key-dir/SERIAL.key, or created there.
+            """
+    )
+
+    @Option(help: "How many pumps to run, each on its own terminal.")
+    var count = 1
+
+    @Option(help: "A stable symlink to the terminal; with --count > 1 the pump's index is appended.")
+    var link: String?
+
+    @Option(help: "Serve an existing port (one end of a socat pair, a USB adapter) instead of a new terminal.")
+    var port: String?
+
+    @Option(help: "Folder of pairing keys, one SERIAL.key (64 hex digits) per pump; missing keys are created.")
+    var keyDir = "pumplink-keys"
+
+    @Option(help: "Folder of state files; empty for no persistence.")
+    var stateDir = "pumplink-state"
+
+    @Option(help: "Serial number prefix; the pump's index is appended.")
+    var serialPrefix = "PLE-"
+
+    @Option(help: "Pump time passes this many times faster than real time (3600: an hour per second).")
+    var timeScale: UInt64 = 1
+
+    @Option(help: "Reservoir capacity in microliters (20000 or 40000).")
+    var capacityMicroliters: UInt32 = 20_000
+
+    @Option(help: "Volume in the reservoir of a new pump, in microliters (default: full).")
+    var initialVolumeMicroliters: UInt32?
+
+    @Flag(help: "Start new pumps with no active program (default: a continuous morphine program).")
+    var noProgram = false
+
+    @Option(help: "Pace output like a UART at this many bits per second (8N1); 0 for no pacing.")
+    var baud = 0
+
+    @Option(help: "Link faults, e.g. 'seed=7,ber=1e-3,drop=1e-4,dup=0.01,garbage=0.01,delay=10'.")
+    var faults = ""
+
+    @Option(help: """
+        A control file, re-read whenever it changes. Lines: 'faults SPEC', 'hangup MS', \
+        'inject motorStall|programChecksumError', 'clear motorStall|programChecksumError'; \
+        prefix 'pump N ' to address one pump.
+        """)
+    var control: String?
+
+    func validate() throws {
+        guard count >= 1, count <= 256 else { throw ValidationError("--count must be 1...256") }
+        guard port == nil || count == 1 else { throw ValidationError("--port serves one pump: use --count 1") }
+        guard [20_000, 40_000].contains(capacityMicroliters) else {
+            throw ValidationError("--capacity-microliters must be 20000 or 40000")
+        }
+        if let initialVolumeMicroliters, initialVolumeMicroliters > capacityMicroliters {
+            throw ValidationError("--initial-volume-microliters is above the capacity")
+        }
+        guard timeScale >= 1, timeScale <= 1_000_000 else { throw ValidationError("--time-scale must be 1...1000000") }
+        do {
+            _ = try LinkFaultSettings(parsing: faults)
+        } catch {
+            throw ValidationError("--faults: \(error)")
+        }
+    }
+
+    func run() async throws {
+        let faultSettings = try LinkFaultSettings(parsing: faults)
+        try FileManager.default.createDirectory(atPath: keyDir, withIntermediateDirectories: true)
+        if !stateDir.isEmpty {
+            try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
+        }
+        var hosts: [PumpHost] = []
+        for index in 0..<count {
+            let serial = "\(serialPrefix)\(String(format: "%04d", index + 1))"
+            let key = try loadOrCreateKey(serial: serial)
+            let stateFile = stateDir.isEmpty ? nil : URL(fileURLWithPath: stateDir).appendingPathComponent("\(serial).json")
+            let pump = try await makePump(serial: serial, key: key, stateFile: stateFile, faults: faultSettings)
+            let linkPath = link.map { count == 1 ? $0 : "\($0)\(index)" }
+            hosts.append(PumpHost(index: index, serial: serial, pump: pump, linkPath: linkPath, portPath: port))
+        }
+        for host in hosts {
+            try await host.start()
+        }
+        if let control {
+            Task { await ControlFile(path: control, hosts: hosts).watch() }
+        }
+        await waitForTerminationSignal()
+        for host in hosts {
+            await host.stop()
+        }
+    }
+
+    private func loadOrCreateKey(serial: String) throws -> PairingKey {
+        let path = URL(fileURLWithPath: keyDir).appendingPathComponent("\(serial).key").path
+        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            do {
+                return try PairingKey(hex: text)
+            } catch {
+                throw ValidationError("\(path): not a pairing key (\(error))")
+            }
+        }
+        let key = PairingKey.generate()
+        FileManager.default.createFile(
+            atPath: path, contents: Data((key.hexadecimal + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        return key
+    }
+
+    private func makePump(serial: String, key: PairingKey, stateFile: URL?, faults: LinkFaultSettings) async throws -> EmulatedPump<ModelPump> {
+        if let stateFile, let saved = try EmulatedPump<ModelPump>.loadState(from: stateFile) {
+            let clock = VirtualClock(startMs: saved.clockMs, timeScale: timeScale)
+            let endpoint = PumpEndpoint(device: saved.device, key: key, record: saved.record, staging: saved.staging)
+            return EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+        }
+        let startMs = VirtualClock.wallClockMs()
+        var configuration = PumpConfiguration()
+        configuration.serialNumber = serial
+        configuration.model = "PumpLink Emulated Pump"
+        configuration.reservoirCapacityMicroliters = capacityMicroliters
+        configuration.initialReservoirMicroliters = initialVolumeMicroliters ?? capacityMicroliters
+        configuration.initialProgram = noProgram ? nil : ModelPump.defaultProgram
+        let device = ModelPump(Pump(configuration: configuration, nowMs: startMs))
+        let clock = VirtualClock(startMs: startMs, timeScale: timeScale)
+        let pump = EmulatedPump(endpoint: PumpEndpoint(device: device, key: key), clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+        try? await pump.save()
+        return pump
+    }
+}
+

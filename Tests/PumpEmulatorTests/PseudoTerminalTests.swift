@@ -1,0 +1,65 @@
+import Foundation
+import PumpEmulator
+import PumpModel
+import PumpProtocol
+import PumpSession
+import SerialTransport
+import Testing
+
+/// The emulator on a real pseudo-terminal, the session on the port a daemon would open.
+@Suite("Emulator on a pseudo-terminal", .serialized)
+struct PseudoTerminalTests {
+    private func makeHost(directory: URL, key: PairingKey) -> PumpHost {
+        var configuration = PumpConfiguration()
+        configuration.serialNumber = "PTY-0001"
+        configuration.initialProgram = ModelPump.defaultProgram
+        let startMs = VirtualClock.wallClockMs()
+        let pump = EmulatedPump(
+            endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: configuration, nowMs: startMs)), key: key),
+            clock: VirtualClock(startMs: startMs),
+            stateFile: directory.appendingPathComponent("state.json")
+        )
+        return PumpHost(index: 0, serial: "PTY-0001", pump: pump,
+                        linkPath: directory.appendingPathComponent("pump0").path, portPath: nil, announce: { _ in })
+    }
+
+    @Test func sessionOverThePortThroughAHangUpAndBack() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-pty-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let key = PairingKey.generate()
+        let host = makeHost(directory: directory, key: key)
+        try await host.start()
+        let linkPath = directory.appendingPathComponent("pump0").path
+
+        var session = PumpSession(link: try SerialPort.open(path: linkPath), key: key)
+        try await session.connect()
+        let bolus = try await session.patientBolus()
+        #expect(bolus.outcome == .started)
+        let before = try await session.status()
+        #expect(before.patientBolusesInLast24h == 1)
+
+        // The cable is pulled: the session sees the port vanish at once.
+        let hangUp = Task { await host.hangUp(downFor: .milliseconds(300)) }
+        let start = ContinuousClock.now
+        while await session.isUp, ContinuousClock.now - start < .seconds(3) {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(!(await session.isUp))
+        #expect(ContinuousClock.now - start < .seconds(1))
+        await hangUp.value
+
+        // ... and comes back behind the same link, as the same pump.
+        session = PumpSession(link: try SerialPort.open(path: linkPath), key: key)
+        try await session.connect()
+        let after = try await session.status()
+        #expect(after.patientBolusesInLast24h == 1)
+        #expect(after.lastEventSequence == before.lastEventSequence)
+        let lockedOut = try await session.patientBolus()
+        #expect(lockedOut.outcome == .refusedLockout)
+        await session.close()
+        await host.stop()
+        #expect(!FileManager.default.fileExists(atPath: linkPath))
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("state.json").path))
+    }
+}
