@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import PumpProtocol
+import PumpSession
+import SerialTransport
+
+/// Options every command that talks to a pump takes.
+struct ConnectionOptions: ParsableArguments {
+    @Option(help: "The pump's serial port: a device, a pseudo-terminal or a symlink to one.")
+    var port: String
+
+    @Option(help: "File with the pump's pairing key (64 hex digits).")
+    var keyFile: String
+
+    @Flag(help: "Print JSON instead of text.")
+    var json = false
+
+    func connect() async throws -> PumpSession {
+        let key: PairingKey
+        do {
+            key = try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))
+        } catch {
+            throw CommandFailure("cannot read the pairing key from \(keyFile): \(error)")
+        }
+        let link: SerialPort
+        do {
+            link = try SerialPort.open(path: port)
+        } catch {
+            throw CommandFailure("cannot open \(port): \(error)")
+        }
+        let session = PumpSession(link: link, key: key)
+        do {
+            try await session.connect(hostTimeMs: UInt64(Date().timeIntervalSince1970 * 1000))
+        } catch {
+            await session.close()
+            throw CommandFailure("no session with the pump on \(port): \(error)")
+        }
+        return session
+    }
+}
+
+/// A failure the user is told about in one line, with exit code 1 (3 if uncertain).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    var exitCode: Int32 = 1
+
+    init(_ description: String, exitCode: Int32 = 1) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+/// Runs `body` with a session and turns errors into clear messages and exit codes.
+func withSession<T>(_ options: ConnectionOptions, _ body: (PumpSession) async throws -> T) async throws -> T {
+    let session = try await options.connect()
+    defer { Task { await session.close() } }
+    do {
+        return try await body(session)
+    } catch let error as SessionError {
+        if case .uncertain = error {
+            printError("UNCERTAIN: \(error). Do not repeat it: read the pump's status and events first.")
+            throw ExitCode(3)
+        }
+        printError("error: \(error)")
+        throw ExitCode(1)
+    } catch let failure as CommandFailure {
+        printError("error: \(failure)")
+        throw ExitCode(failure.exitCode)
+    }
+}
+
+/// Writes to standard output at once (no stdio buffering: a live view must show now).
+func emit(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Prints a value as JSON (sorted keys) on standard output.
+func printJSON(_ value: some Encodable) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+    print(String(decoding: try encoder.encode(value), as: UTF8.self))
+}

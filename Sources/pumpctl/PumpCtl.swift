@@ -1,0 +1,39 @@
+import ArgumentParser
+import Logging
+
+/// `pumpctl`: the command-line programmer and diagnostics tool.
+@main
+struct PumpCtl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pumpctl",
+        abstract: "Programs and inspects PumpLink pumps.",
+        discussion: """
+            Talks to a pump directly over a serial port (--port, with the pump's pairing key in \
+            --key-file). Exit codes: 0 done, 1 failed or refused, 2 usage, 3 outcome uncertain \
+            (a changing command was sent but its result is unknown: check the pump before retrying).
+            """,
+        subcommands: [
+            Ports.self, StatusCommand.self, Watch.self, Events.self, ProgramCommand.self, Refill.self,
+            Bolus.self, Suspend.self, Resume.self, Alarms.self, Clock.self,
+        ]
+    )
+
+    static func main() async {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .warning
+            return handler
+        }
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
+
