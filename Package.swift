@@ -13,9 +13,14 @@ let package = Package(
         .library(name: "SerialTransport", targets: ["SerialTransport"]),
         .library(name: "PumpModel", targets: ["PumpModel"]),
         .library(name: "PumpEmulator", targets: ["PumpEmulator"]),
+        .library(name: "PumpSession", targets: ["PumpSession"]),
+        .executable(name: "pump-emulator", targets: ["pump-emulator"]),
+        .executable(name: "pumpctl", targets: ["pumpctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // libserialport from Debian's libserialport-dev, for real serial ports.
@@ -45,7 +50,39 @@ let package = Package(
         // The software pump: the model behind the pump side of the protocol.
         .target(
             name: "PumpEmulator",
-            dependencies: ["PumpModel", "PumpProtocol", "SerialTransport"],
+            dependencies: [
+                "PumpModel",
+                "PumpProtocol",
+                "SerialTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The host side of a link: handshake, authentication, retransmission, windows, outcomes.
+        .target(
+            name: "PumpSession",
+            dependencies: [
+                "PumpProtocol",
+                "SerialTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pump-emulator",
+            dependencies: [
+                "PumpEmulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pumpctl",
+            dependencies: [
+                "PumpSession",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -65,7 +102,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumpEmulatorTests",
-            dependencies: ["PumpEmulator"],
+            dependencies: ["PumpEmulator", "PumpSession"],
             swiftSettings: swiftSettings
         ),
     ]
