@@ -43,6 +43,7 @@ public struct FrameAuthenticator: Sendable {
     /// hostNonce followed by pumpNonce, from the Hello exchange.
     public let sessionNonce: [UInt8]
 
+    /// The nonces are the 8-byte fields of the Hello exchange.
     public init(key: PairingKey, hostNonce: [UInt8], pumpNonce: [UInt8]) {
         self.key = key
         self.sessionNonce = hostNonce + pumpNonce

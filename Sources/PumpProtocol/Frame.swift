@@ -125,7 +125,7 @@ public enum FrameMessageError: Error, Hashable, Sendable {
 /// Why bytes between two delimiters were not a frame (SPEC §3.4). The decoder drops them
 /// and carries on at the next delimiter.
 public enum FrameError: Error, Hashable, Sendable {
-    /// More than `FrameLayout.maxEncodedLength` bytes without a delimiter.
+    /// The candidate decodes to more than `FrameLayout.maxPacketLength` bytes.
     case oversize
     /// A delimiter came inside a COBS block: the frame was cut short.
     case truncated(length: Int)

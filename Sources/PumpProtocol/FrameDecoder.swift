@@ -46,8 +46,12 @@ public struct FrameDecoder: Sendable {
     }
 
     public mutating func decode(_ bytes: some Sequence<UInt8>, _ handle: (Event) throws -> Void) rethrows {
-        let array = bytes as? [UInt8] ?? Array(bytes)
-        try array.withUnsafeBytes { raw in try decode(raw, handle) }
+        let done: Void? = try bytes.withContiguousStorageIfAvailable { buffer in
+            try decode(UnsafeRawBufferPointer(buffer), handle)
+        }
+        if done == nil {
+            try Array(bytes).withUnsafeBytes { raw in try decode(raw, handle) }
+        }
     }
 
     /// All events for `bytes`; convenient where allocation does not matter.
@@ -104,19 +108,21 @@ public struct FrameDecoder: Sendable {
                     continue
                 }
                 // A run of data bytes, up to the block's end, the input's end or a delimiter.
+                // Status payloads make short blocks, so copy while scanning, byte by byte.
                 let runEnd = min(i + blockRemaining, end)
+                let copyEnd = min(runEnd, i + (capacity - count))
                 var j = i
-                while j < runEnd && input[j] != 0 { j += 1 }
-                let length = j - i
-                guard count + length <= capacity else {
-                    overflow = true
-                    i = j
-                    continue
+                while j < copyEnd {
+                    let data = input[j]
+                    if data == 0 { break }
+                    out[count &+ (j &- i)] = data
+                    j &+= 1
                 }
-                out.baseAddress!.advanced(by: count)
-                    .copyMemory(from: input.baseAddress!.advanced(by: i), byteCount: length)
-                count += length
-                blockRemaining -= length
+                count += j - i
+                blockRemaining -= j - i
+                if j == copyEnd, copyEnd < runEnd, input[j] != 0 {
+                    overflow = true  // no room left in the largest packet
+                }
                 i = j
             }
             return end

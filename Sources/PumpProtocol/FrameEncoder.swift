@@ -76,7 +76,8 @@ public struct FrameEncoder: Sendable {
         packet[8] = UInt8(truncatingIfNeeded: payloadLength >> 8)
         if let authenticator {
             let tag = packet.withUnsafeBytes { authenticator.tag(forPacket: $0) }
-            packet.append(contentsOf: tag.bytes)
+            withUnsafeBytes(of: tag.high.bigEndian) { packet.append(contentsOf: $0) }
+            withUnsafeBytes(of: tag.low.bigEndian) { packet.append(contentsOf: $0) }
         }
         let check = packet.withUnsafeBytes { CRC32C.checksum($0) }
         withUnsafeBytes(of: check.littleEndian) { packet.append(contentsOf: $0) }
@@ -90,7 +91,6 @@ public struct FrameEncoder: Sendable {
 /// that zero can delimit frames, at a cost of one byte per 254.
 public enum COBS {
     public static func encode(_ data: [UInt8], into output: inout [UInt8]) {
-        output.reserveCapacity(output.count + data.count + data.count / 254 + 1)
         var codeIndex = output.count
         output.append(0)
         var code: UInt8 = 1

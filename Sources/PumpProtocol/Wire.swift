@@ -85,10 +85,15 @@ public struct WireReader {
         return value
     }
 
+    @inline(__always)
     public mutating func readU8() throws(WireError) -> UInt8 { try take(UInt8.self) }
+    @inline(__always)
     public mutating func readU16() throws(WireError) -> UInt16 { try take(UInt16.self) }
+    @inline(__always)
     public mutating func readU32() throws(WireError) -> UInt32 { try take(UInt32.self) }
+    @inline(__always)
     public mutating func readU64() throws(WireError) -> UInt64 { try take(UInt64.self) }
+    @inline(__always)
     public mutating func readI16() throws(WireError) -> Int16 { try take(Int16.self) }
 
     public mutating func readBytes(count: Int) throws(WireError) -> [UInt8] {
