@@ -126,15 +126,15 @@ extension Program {
         doseRate(atLocalMs: PumpCalendar.localMilliseconds(utcMs: utcMs, utcOffsetMinutes: utcOffsetMinutes))
     }
 
-    /// The dose on one weekday (0 Monday … 6 Sunday): the basal rate integrated over the local
-    /// day plus the periodic boluses starting that day, plus `patientBoluses` patient boluses.
-    /// Exact, in µg, as a quotient over 1440 (minutes per day).
-    public func dailyDose(weekday: Int, patientBoluses: Int = 0) -> ExactQuotient {
+    /// The basal dose of one weekday (0 Monday … 6 Sunday), exact: the rate of every minute of
+    /// the local day summed and divided by 1440, in µg, as a quotient over 1440. SPEC §9.4's
+    /// basal(d) is its `quotient` (rounded down).
+    public func basalDose(weekday: Int) -> ExactQuotient {
         precondition((0..<7).contains(weekday), "weekday is 0 (Monday) … 6 (Sunday)")
         let schedule = WeeklySchedule(self)
         let dayStartMinute = weekday * PumpCalendar.minutesPerDay
         let dayEndMinute = dayStartMinute + PumpCalendar.minutesPerDay
-        // Σ rate (µg/day) × minutes: µg × 1440.
+        // Steps start at whole minutes, so Σ rate × minutes between starts is Σ over minutes.
         var numerator: UInt64 = 0
         var minute = dayStartMinute
         var rate = schedule.rate(atMillisecondOfWeek: Int64(minute) * PumpCalendar.millisecondsPerMinute)
@@ -145,23 +145,32 @@ extension Program {
             rate = schedule.rate(atMillisecondOfWeek: Int64(minute) * PumpCalendar.millisecondsPerMinute)
         }
         numerator += UInt64(rate) * UInt64(dayEndMinute - minute)
-        for bolus in periodicBoluses where bolus.dayMask & (1 << weekday) != 0 {
-            numerator += UInt64(bolus.doseMicrograms) * UInt64(PumpCalendar.minutesPerDay)
-        }
-        numerator += UInt64(patientBoluses) * UInt64(patientBolus.doseMicrograms) * UInt64(PumpCalendar.minutesPerDay)
         return ExactQuotient(numerator: numerator, divisor: UInt64(PumpCalendar.minutesPerDay))
     }
 
-    /// The largest daily dose over the days of the week (basal and periodic boluses), with every
-    /// allowed patient bolus taken if `includingPatientBoluses`.
-    public func maximumDailyDose(includingPatientBoluses: Bool = false) -> ExactQuotient {
-        let patient = includingPatientBoluses && patientBolus.doseMicrograms > 0 ? Int(patientBolus.maxPerDay) : 0
-        var largest = dailyDose(weekday: 0, patientBoluses: patient)
-        for weekday in 1..<7 {
-            let dose = dailyDose(weekday: weekday, patientBoluses: patient)
-            if (dose.quotient, dose.remainder) > (largest.quotient, largest.remainder) { largest = dose }
+    /// SPEC §9.4's daily dose of one weekday, in µg: the basal dose rounded down plus the doses of
+    /// the periodic boluses whose `dayMask` includes the day. Patient boluses are not included.
+    public func dailyDose(weekday: Int) -> UInt64 {
+        var dose = basalDose(weekday: weekday).quotient
+        for bolus in periodicBoluses where bolus.dayMask & (1 << weekday) != 0 {
+            dose += UInt64(bolus.doseMicrograms)
         }
-        return largest
+        return dose
+    }
+
+    /// SPEC §9.4's daily dose of the program (ProgramVerify `dailyDoseMicrograms`): the largest
+    /// `dailyDose(weekday:)` over the week, in µg. With `includingPatientBoluses`, the largest
+    /// daily total instead: plus patient `doseMicrograms` × `maxPerDay` (what rule 8 limits).
+    /// Always a whole number of micrograms (`remainder` 0, `roundedUp` = `quotient`).
+    public func maximumDailyDose(includingPatientBoluses: Bool = false) -> ExactQuotient {
+        let dose = includingPatientBoluses ? largestDailyTotalMicrograms : (0..<7).map(dailyDose(weekday:)).max() ?? 0
+        return ExactQuotient(numerator: dose, divisor: 1)
+    }
+
+    /// SPEC §9.4's largest daily total, µg.
+    var largestDailyTotalMicrograms: UInt64 {
+        let daily = (0..<7).map(dailyDose(weekday:)).max() ?? 0
+        return daily + UInt64(patientBolus.doseMicrograms) * UInt64(patientBolus.maxPerDay)
     }
 
     /// What the program delivers by its schedule (basal and periodic boluses, each bolus spread

@@ -106,8 +106,12 @@ public struct Pump: Sendable, Hashable {
 
     // MARK: - Operations
 
-    /// Replaces the active program atomically (event programActivated). A running bolus is
-    /// interrupted: the new program takes over. Clears a program checksum error.
+    /// Replaces the active program atomically (event programActivated), refusing a program that
+    /// breaks a rule of SPEC §9.5 (`programInvalid`, detail the rule number). A running bolus is
+    /// interrupted first (bolusInterrupted, with the bolus's own request id): the new program
+    /// takes over. The clinician suspension is kept. Clears a program checksum error and
+    /// re-evaluates the low-reservoir alarm against the new threshold (alarm events after
+    /// programActivated, in ascending AlarmCode order).
     public mutating func activate(_ program: Program, nowMs: UInt64, requestId: UInt32) throws(PumpRefusal) -> ProgramActivation {
         advance(to: nowMs)
         if let problem = program.problem(reservoirCapacityMicroliters: state.configuration.reservoirCapacityMicroliters) {
@@ -129,15 +133,15 @@ public struct Pump: Sendable, Hashable {
         state.programChecksum = checksum
         schedule = WeeklySchedule(program)
         let sequence = log(.programActivated, requestId: requestId, value1: program.programId, value2: checksum)
-        clearCondition(.programChecksumError, requestId: requestId)
-        settle(requestId: requestId)
+        settle(requestId: requestId, clearing: AlarmCode.programChecksumError.mask)
         return ProgramActivation(programId: program.programId, checksum: checksum,
                                  activatedAtMs: state.pumpTimeMs, eventSequence: sequence)
     }
 
-    /// Records a refill (event refilled): the aspirated volume is compared with what the pump
-    /// computed was left; a new volume above capacity is refused. Clears reservoir alarms
-    /// whose condition is gone.
+    /// Records a refill (SPEC §12, event refilled): refused (`volumeExceedsCapacity`, detail the
+    /// capacity) if the new or the aspirated volume is above the capacity; otherwise the
+    /// aspirated volume is compared with the reported reservoir before the refill, the reservoir
+    /// set to the new volume, and the reservoir alarms brought in line after the event.
     public mutating func refill(
         aspiratedMicroliters: UInt32,
         newVolumeMicroliters: UInt32,
@@ -146,10 +150,10 @@ public struct Pump: Sendable, Hashable {
     ) throws(PumpRefusal) -> RefillResult {
         advance(to: nowMs)
         let capacity = state.configuration.reservoirCapacityMicroliters
-        guard newVolumeMicroliters <= capacity else {
-            throw .volumeExceedsCapacity(volumeMicroliters: newVolumeMicroliters, capacityMicroliters: capacity)
+        guard newVolumeMicroliters <= capacity, aspiratedMicroliters <= capacity else {
+            throw .volumeExceedsCapacity(capacityMicroliters: capacity)
         }
-        let expected = UInt32(clamping: state.reservoirMicroliters)
+        let expected = state.reportedReservoirMicroliters
         let gap = expected > aspiratedMicroliters ? expected - aspiratedMicroliters : aspiratedMicroliters - expected
         let discrepancy = gap > state.configuration.refillDiscrepancyLimitMicroliters
         state.reservoirMicroliters = UInt64(newVolumeMicroliters)
@@ -175,43 +179,55 @@ public struct Pump: Sendable, Hashable {
         return ClockChange(previousTimeMs: previous, timeMs: state.pumpTimeMs, utcOffsetMinutes: utcOffsetMinutes, eventSequence: sequence)
     }
 
-    /// Acknowledges the unacknowledged alarms in `mask` (event alarmAcknowledged each). An
-    /// acknowledged alarm whose condition is gone disappears; acknowledging a low-battery reset
-    /// also clears it (delivery resumes unless another critical alarm is present).
+    /// Acknowledges the unacknowledged alarms in `mask` (SPEC §11.2: event alarmAcknowledged
+    /// each, in ascending AlarmCode order); other bits are ignored. An acknowledged alarm whose
+    /// condition is gone disappears; acknowledging lowBatteryReset or alarmClockReminder also
+    /// clears its condition (alarmCleared right after its alarmAcknowledged), so delivery resumes
+    /// unless another critical alarm is present.
     public mutating func acknowledgeAlarms(mask: UInt32, nowMs: UInt64, requestId: UInt32) -> AlarmMasks {
         advance(to: nowMs)
-        for alarm in AlarmCode.allCases where mask & alarm.mask != 0 && state.alarmUnacknowledgedMask & alarm.mask != 0 {
+        for alarm in AlarmCode.allCases.sorted(by: { $0.rawValue < $1.rawValue })
+        where mask & alarm.mask != 0 && state.alarmUnacknowledgedMask & alarm.mask != 0 {
             state.alarmUnacknowledgedMask &= ~alarm.mask
             log(.alarmAcknowledged, code: alarm.rawValue, requestId: requestId)
-            if alarm == .lowBatteryReset { clearCondition(.lowBatteryReset, requestId: requestId) }
+            if alarm == .lowBatteryReset || alarm == .alarmClockReminder { clearCondition(alarm, requestId: requestId) }
         }
         return AlarmMasks(conditionMask: state.alarmConditionMask, unacknowledgedMask: state.alarmUnacknowledgedMask)
     }
 
-    /// Suspends all delivery (event suspended), interrupting a bolus (bolusInterrupted with what
-    /// it delivered). Refused if already suspended or no program is active.
+    /// Sets the clinician suspension (SPEC §6.17): all delivery stops and a running bolus is
+    /// interrupted (bolusInterrupted, after suspended, with the bolus's own request id). Logs
+    /// suspended only if the suspension was not already set (`eventSequence` 0 otherwise). Never
+    /// refused, with or without an active program: it never throws.
     public mutating func suspend(nowMs: UInt64, requestId: UInt32) throws(PumpRefusal) -> TherapyChange {
         advance(to: nowMs)
-        guard state.program != nil, !state.isSuspended else { throw .therapyNotRunning }
-        state.isSuspended = true
-        let sequence = log(.suspended, requestId: requestId)
+        var sequence: UInt32 = 0
+        if !state.isSuspended {
+            state.isSuspended = true
+            sequence = log(.suspended, requestId: requestId)
+        }
         settle(requestId: requestId)
         return TherapyChange(therapyState: state.therapyState, eventSequence: sequence)
     }
 
-    /// Resumes the program after a suspend (event resumed). Boluses scheduled during the
-    /// suspension are not given afterwards.
+    /// Clears the clinician suspension (SPEC §6.18, event resumed); refused
+    /// (`therapyNotSuspended`, detail the therapy state) if it is not set. The therapy state
+    /// after it may be stopped (critical alarm or no program). Periodic boluses that fell due
+    /// during the suspension are not given afterwards.
     public mutating func resume(nowMs: UInt64, requestId: UInt32) throws(PumpRefusal) -> TherapyChange {
         advance(to: nowMs)
-        guard state.isSuspended else { throw .therapyNotSuspended }
+        guard state.isSuspended else { throw .therapyNotSuspended(state.therapyState) }
         state.isSuspended = false
         let sequence = log(.resumed, requestId: requestId)
         return TherapyChange(therapyState: state.therapyState, eventSequence: sequence)
     }
 
     /// A clinician bolus on top of the basal rate: single or bridge by dose, priming by volume,
-    /// spread evenly over `durationMinutes` (event bolusStarted; bolusCompleted at the end).
-    /// Request field indexes for `invalidArgument`: 0 kind, 1 dose, 2 volume, 3 duration.
+    /// spread evenly over `durationMinutes` (event bolusStarted; bolusCompleted or
+    /// bolusInterrupted later, all with this request id). Refusals in SPEC §6.19's order:
+    /// `invalidArgument` (detail the request field: 0 kind, 1 dose, 2 volume, 3 duration),
+    /// `criticalAlarmActive`, `therapyNotRunning`, `bolusInProgress`, `reservoirEmpty` if the
+    /// bolus volume (rounded down, §9.4) exceeds the reported reservoir.
     public mutating func clinicianBolus(
         kind: BolusKind,
         doseMicrograms: UInt32,
@@ -232,19 +248,20 @@ public struct Pump: Sendable, Hashable {
             throw .invalidArgument(field: 0)
         }
         guard (1...1440).contains(durationMinutes) else { throw .invalidArgument(field: 3) }
-        guard state.alarmConditionMask & AlarmCode.criticalMask == 0 else { throw .criticalAlarmActive }
-        guard state.therapyState == .running else { throw .therapyNotRunning }
-        guard state.bolus == nil else { throw .bolusInProgress }
+        let critical = state.alarmConditionMask & AlarmCode.criticalMask
+        guard critical == 0 else { throw .criticalAlarmActive(criticalConditionMask: critical) }
+        guard state.therapyState == .running else { throw .therapyNotRunning(state.therapyState) }
+        if let running = state.bolus { throw .bolusInProgress(running.kind) }
+        let reservoir = state.reportedReservoirMicroliters
         let units: UInt64
         if kind == .priming {
-            // Exactly V µL are there if the whole microlitres are (the fraction is below one).
-            guard UInt64(volumeMicroliters) <= state.reservoirMicroliters else { throw .reservoirInsufficient }
+            guard volumeMicroliters <= reservoir else { throw .reservoirEmpty(reservoirMicroliters: reservoir) }
             let (product, overflow) = UInt64(volumeMicroliters).multipliedReportingOverflow(by: state.unitsPerMicroliter)
             guard !overflow else { throw .invalidArgument(field: 2) }
             units = product
         } else {
             units = UInt64(doseMicrograms) * DoseUnits.perMicrogram
-            guard units <= state.reservoirUnits else { throw .reservoirInsufficient }
+            guard units / state.unitsPerMicroliter <= UInt64(reservoir) else { throw .reservoirEmpty(reservoirMicroliters: reservoir) }
         }
         let durationMs = UInt64(durationMinutes) * UInt64(PumpCalendar.millisecondsPerMinute)
         let sequence = startBolus(kind: kind, units: units, durationMs: durationMs, requestId: requestId)
@@ -258,37 +275,32 @@ public struct Pump: Sendable, Hashable {
         )
     }
 
-    /// A patient-activated bolus under the active program's settings. A refusal by the rules
-    /// (not enabled, therapy not running, daily maximum, lockout from the start of the previous
-    /// patient bolus, another bolus running) is an outcome, logged as patientBolusRefused. Only a
-    /// reservoir that cannot supply the dose throws (`reservoirInsufficient`).
+    /// A patient-activated bolus under the active program's settings (SPEC §6.20). The pump
+    /// evaluates, in order: not enabled, therapy not running, another bolus running, daily
+    /// maximum, lockout from the start of the previous patient bolus; a refusal is an outcome,
+    /// logged as patientBolusRefused, not an error. Otherwise the bolus starts, whatever the
+    /// reservoir holds: if it runs dry, the reservoirEmpty alarm stops therapy and interrupts
+    /// the bolus. `nextAllowedInSeconds` is `patientBolusAvailableInSeconds` after the request.
+    /// Never refused: it never throws.
     public mutating func patientBolus(nowMs: UInt64, requestId: UInt32) throws(PumpRefusal) -> PatientBolusResult {
         advance(to: nowMs)
         let now = state.referenceTimeMs
         let count = patientBolusesInLast24h
-        func refuse(_ outcome: PatientBolusOutcome, nextAllowedInSeconds seconds: UInt32) -> PatientBolusResult {
+        func refuse(_ outcome: PatientBolusOutcome) -> PatientBolusResult {
+            let seconds = patientBolusAvailableInSeconds
             let sequence = log(.patientBolusRefused, code: outcome.rawValue, requestId: requestId,
                                value1: UInt32(count), value2: seconds)
             return PatientBolusResult(outcome: outcome, doseMicrograms: 0, bolusesInLast24h: count,
                                       nextAllowedInSeconds: seconds, eventSequence: sequence)
         }
         guard let settings = state.program?.patientBolus, settings.doseMicrograms > 0 else {
-            return refuse(.refusedNotEnabled, nextAllowedInSeconds: Self.patientBolusNotAvailable)
+            return refuse(.refusedNotEnabled)
         }
-        guard state.therapyState == .running else {
-            return refuse(.refusedTherapyNotRunning, nextAllowedInSeconds: Self.patientBolusNotAvailable)
-        }
-        guard count < settings.maxPerDay else {
-            return refuse(.refusedDailyMaximum, nextAllowedInSeconds: Self.patientBolusNotAvailable)
-        }
-        if let lockoutEnd = patientLockoutEndMs, lockoutEnd > now {
-            return refuse(.refusedLockout, nextAllowedInSeconds: Self.seconds(roundingUp: lockoutEnd - now))
-        }
-        if let bolus = state.bolus {
-            return refuse(.refusedBolusInProgress, nextAllowedInSeconds: Self.seconds(roundingUp: bolus.endMs - now))
-        }
+        guard state.therapyState == .running else { return refuse(.refusedTherapyNotRunning) }
+        guard state.bolus == nil else { return refuse(.refusedBolusInProgress) }
+        guard count < settings.maxPerDay else { return refuse(.refusedDailyMaximum) }
+        if let lockoutEnd = patientLockoutEndMs, lockoutEnd > now { return refuse(.refusedLockout) }
         let units = UInt64(settings.doseMicrograms) * DoseUnits.perMicrogram
-        guard units <= state.reservoirUnits else { throw .reservoirInsufficient }
         state.patientBolusStartTimesMs.append(now)
         let durationMs = UInt64(settings.durationMinutes) * UInt64(PumpCalendar.millisecondsPerMinute)
         let sequence = startBolus(kind: .patient, units: units, durationMs: durationMs, requestId: requestId)
@@ -300,14 +312,13 @@ public struct Pump: Sendable, Hashable {
     /// Injects a fault: its critical alarm is raised and delivery stops.
     public mutating func injectFault(_ fault: PumpFault, nowMs: UInt64) {
         advance(to: nowMs)
-        raise(fault.alarm, requestId: 0)
-        settle(requestId: 0)
+        settle(requestId: 0, raising: fault.alarm.mask)
     }
 
     /// Removes an injected fault's condition; delivery resumes when no critical alarm remains.
     public mutating func clearFault(_ fault: PumpFault, nowMs: UInt64) {
         advance(to: nowMs)
-        clearCondition(fault.alarm, requestId: 0)
+        settle(requestId: 0, clearing: fault.alarm.mask)
     }
 
     /// Status telemetry after advancing to `nowMs`.
@@ -336,7 +347,7 @@ public struct Pump: Sendable, Hashable {
             pumpTimeMs: state.pumpTimeMs,
             utcOffsetMinutes: state.utcOffsetMinutes,
             therapyState: state.therapyState,
-            reservoirMicroliters: UInt32(clamping: state.reservoirMicroliters),
+            reservoirMicroliters: state.reportedReservoirMicroliters,
             reservoirCapacityMicroliters: state.configuration.reservoirCapacityMicroliters,
             currentDoseRateMicrogramsPerDay: rate,
             currentFlowMicrolitersPerDay: flow,
@@ -616,20 +627,31 @@ public struct Pump: Sendable, Hashable {
         }
     }
 
-    /// Brings the reservoir and battery alarms in line with the state, and stops boluses if
-    /// therapy no longer runs.
-    private mutating func settle(requestId: UInt32) {
+    /// Brings the reservoir and battery alarm conditions in line with the state, together with
+    /// the conditions in `raising` and `clearing` (one cause), logging the changes in ascending
+    /// AlarmCode order (SPEC §11.2); then stops boluses if therapy no longer runs.
+    private mutating func settle(requestId: UInt32, raising: UInt32 = 0, clearing: UInt32 = 0) {
+        var target = state.alarmConditionMask
+        func set(_ alarm: AlarmCode, _ present: Bool) {
+            if present { target |= alarm.mask } else { target &= ~alarm.mask }
+        }
+        // reservoirLow: an active program and the reported volume ≤ its threshold, that is the
+        // exact volume ≤ the threshold (the report rounds up).
         var low = false
         if let program = state.program {
             let threshold = UInt64(program.lowReservoirThresholdMicroliters)
             low = state.reservoirMicroliters < threshold
                 || (state.reservoirMicroliters == threshold && state.reservoirFractionUnits == 0)
         }
-        setCondition(.reservoirLow, present: low, requestId: requestId)
-        setCondition(.reservoirEmpty, present: state.isReservoirEmpty, requestId: requestId)
+        set(.reservoirLow, low)
+        set(.reservoirEmpty, state.isReservoirEmpty)
         let battery = state.configuration.battery
-        setCondition(.electiveReplacement, present: state.batteryUsedUnits >= battery.electiveReplacementUnits, requestId: requestId)
-        setCondition(.batteryEndOfService, present: state.batteryUsedUnits >= battery.capacityUnits, requestId: requestId)
+        set(.electiveReplacement, state.batteryUsedUnits >= battery.electiveReplacementUnits)
+        set(.batteryEndOfService, state.batteryUsedUnits >= battery.capacityUnits)
+        target = (target | raising) & ~clearing
+        for alarm in AlarmCode.allCases.sorted(by: { $0.rawValue < $1.rawValue }) where (target ^ state.alarmConditionMask) & alarm.mask != 0 {
+            if target & alarm.mask != 0 { raise(alarm, requestId: requestId) } else { clearCondition(alarm, requestId: requestId) }
+        }
         if state.therapyState != .running {
             if state.bolus != nil { endBolus() }
             state.pendingPeriodicBoluses = []
@@ -665,23 +687,19 @@ public struct Pump: Sendable, Hashable {
 
     // MARK: - Alarms and events
 
-    private mutating func setCondition(_ alarm: AlarmCode, present: Bool, requestId: UInt32) {
-        if present { raise(alarm, requestId: requestId) } else { clearCondition(alarm, requestId: requestId) }
-    }
-
     /// Condition present: active (or acknowledged once acknowledged).
     private mutating func raise(_ alarm: AlarmCode, requestId: UInt32) {
         guard state.alarmConditionMask & alarm.mask == 0 else { return }
         state.alarmConditionMask |= alarm.mask
         state.alarmUnacknowledgedMask |= alarm.mask
-        log(.alarmRaised, code: alarm.rawValue, requestId: requestId, value1: UInt32(clamping: state.reservoirMicroliters))
+        log(.alarmRaised, code: alarm.rawValue, requestId: requestId, value1: state.reportedReservoirMicroliters)
     }
 
     /// Condition gone: latched if not yet acknowledged, else the alarm disappears.
     private mutating func clearCondition(_ alarm: AlarmCode, requestId: UInt32) {
         guard state.alarmConditionMask & alarm.mask != 0 else { return }
         state.alarmConditionMask &= ~alarm.mask
-        log(.alarmCleared, code: alarm.rawValue, requestId: requestId, value1: UInt32(clamping: state.reservoirMicroliters))
+        log(.alarmCleared, code: alarm.rawValue, requestId: requestId, value1: state.reportedReservoirMicroliters)
     }
 
     @discardableResult

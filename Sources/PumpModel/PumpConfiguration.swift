@@ -62,9 +62,6 @@ public struct PumpConfiguration: Sendable, Hashable, Codable {
     /// 20 000 or 40 000 µL.
     public var reservoirCapacityMicroliters: UInt32
     public var initialReservoirMicroliters: UInt32
-    /// A refill whose aspirated volume differs from the expected one by more than this is
-    /// flagged: 1000 µL for a 20 mL pump, 2000 µL for a 40 mL pump.
-    public var refillDiscrepancyLimitMicroliters: UInt32
     /// How many of the newest events the log keeps.
     public var eventLogCapacity: Int
     public var battery: BatteryModel
@@ -78,7 +75,6 @@ public struct PumpConfiguration: Sendable, Hashable, Codable {
         firmwareBuild: UInt32 = 1,
         reservoirCapacityMicroliters: UInt32 = 20_000,
         initialReservoirMicroliters: UInt32? = nil,
-        refillDiscrepancyLimitMicroliters: UInt32? = nil,
         eventLogCapacity: Int = 10_000,
         battery: BatteryModel = .standard,
         initialProgram: Program? = nil
@@ -89,11 +85,15 @@ public struct PumpConfiguration: Sendable, Hashable, Codable {
         self.firmwareBuild = firmwareBuild
         self.reservoirCapacityMicroliters = reservoirCapacityMicroliters
         self.initialReservoirMicroliters = initialReservoirMicroliters ?? reservoirCapacityMicroliters
-        self.refillDiscrepancyLimitMicroliters = refillDiscrepancyLimitMicroliters
-            ?? (reservoirCapacityMicroliters > 20_000 ? 2000 : 1000)
         self.eventLogCapacity = max(1, eventLogCapacity)
         self.battery = battery
         self.initialProgram = initialProgram
+    }
+
+    /// A refill whose aspirated volume differs from the expected one by more than this is
+    /// flagged (SPEC §12): 1000 µL for a capacity up to 20 000 µL, 2000 µL above.
+    public var refillDiscrepancyLimitMicroliters: UInt32 {
+        reservoirCapacityMicroliters > 20_000 ? 2000 : 1000
     }
 }
 

@@ -19,7 +19,7 @@ public struct PumpState: Sendable, Hashable, Codable {
     public internal(set) var isSuspended: Bool
 
     /// The reservoir holds exactly `reservoirMicroliters + reservoirFractionUnits / K` µL, with K
-    /// = `DoseUnits.perMicroliter(concentration)`; reports show the whole microlitres.
+    /// = `DoseUnits.perMicroliter(concentration)`; reports round it up to whole microlitres.
     public internal(set) var reservoirMicroliters: UInt64
     public internal(set) var reservoirFractionUnits: UInt64
     /// Since the pump was implanted, µg over `DoseUnits.perMicrogram`.
@@ -69,6 +69,13 @@ public struct PumpState: Sendable, Hashable, Codable {
     }
 
     var isReservoirEmpty: Bool { reservoirMicroliters == 0 && reservoirFractionUnits == 0 }
+
+    /// The reservoir as reported (Status, Refill, alarm events): whole microlitres rounded up, so
+    /// that the alarm conditions of SPEC §11.1, stated on the reported volume, hold exactly:
+    /// 0 only when nothing is left (reservoirEmpty), ≤ a threshold only when the volume is.
+    var reportedReservoirMicroliters: UInt32 {
+        UInt32(clamping: reservoirMicroliters + (reservoirFractionUnits > 0 ? 1 : 0))
+    }
 }
 
 /// A bolus being delivered, on top of the basal rate.
@@ -101,19 +108,27 @@ public enum PumpFault: String, Sendable, Hashable, Codable, CaseIterable {
     }
 }
 
-/// Why the pump refused an operation. A refused operation changed nothing (apart from the
-/// delivery integrated up to the moment of the request).
+/// Why the pump refused an operation, with what the protocol's Error reports as `detail`
+/// (SPEC §13). A refused operation changed nothing (apart from the delivery integrated up to the
+/// moment of the request).
 public enum PumpRefusal: Error, Sendable, Hashable {
-    /// A field of the request is out of range; `field` is its index in the request.
+    /// A field of the request is out of range; `field` is its 0-based index in the request.
     case invalidArgument(field: UInt32)
+    /// The program breaks a rule of SPEC §9.5.
     case programInvalid(ProgramProblem)
-    case volumeExceedsCapacity(volumeMicroliters: UInt32, capacityMicroliters: UInt32)
-    /// The reservoir holds less than the bolus needs.
-    case reservoirInsufficient
-    case therapyNotRunning
-    case therapyNotSuspended
-    case bolusInProgress
-    case criticalAlarmActive
+    /// A volume above the reservoir's capacity.
+    case volumeExceedsCapacity(capacityMicroliters: UInt32)
+    /// The reservoir (as reported in Status) cannot supply the request.
+    case reservoirEmpty(reservoirMicroliters: UInt32)
+    /// The request needs running therapy; the therapy state at the time.
+    case therapyNotRunning(TherapyState)
+    /// Resume needs the clinician suspension; the therapy state at the time.
+    case therapyNotSuspended(TherapyState)
+    /// Another bolus is being delivered: its kind.
+    case bolusInProgress(BolusKind)
+    /// A critical alarm stops therapy: the critical bits of the alarm condition mask
+    /// (`alarmConditionMask & 0xFF`).
+    case criticalAlarmActive(criticalConditionMask: UInt32)
 
     /// The protocol's error code for this refusal.
     public var errorCode: ErrorCode {
@@ -121,7 +136,7 @@ public enum PumpRefusal: Error, Sendable, Hashable {
         case .invalidArgument: .invalidArgument
         case .programInvalid: .programInvalid
         case .volumeExceedsCapacity: .volumeExceedsCapacity
-        case .reservoirInsufficient: .reservoirEmpty
+        case .reservoirEmpty: .reservoirEmpty
         case .therapyNotRunning: .therapyNotRunning
         case .therapyNotSuspended: .therapyNotSuspended
         case .bolusInProgress: .bolusInProgress
@@ -129,13 +144,16 @@ public enum PumpRefusal: Error, Sendable, Hashable {
         }
     }
 
-    /// The Error message's detail: the field index, the ProgramProblem code, or the capacity.
+    /// The Error message's `detail`, as SPEC §13 defines it for the code.
     public var detail: UInt32 {
         switch self {
         case .invalidArgument(let field): field
         case .programInvalid(let problem): problem.rawValue
-        case .volumeExceedsCapacity(_, let capacity): capacity
-        default: 0
+        case .volumeExceedsCapacity(let capacity): capacity
+        case .reservoirEmpty(let reservoir): reservoir
+        case .therapyNotRunning(let state), .therapyNotSuspended(let state): UInt32(state.rawValue)
+        case .bolusInProgress(let kind): UInt32(kind.rawValue)
+        case .criticalAlarmActive(let mask): mask & AlarmCode.criticalMask
         }
     }
 }

@@ -66,6 +66,68 @@ import Testing
         #expect(pump.status.totalDeliveredMicrograms == 0)
     }
 
+    @Test func alarmEventsOfOneCauseAreInAscendingAlarmCodeOrder() throws {
+        // Threshold 0: low and empty at the same instant (1 µL/min from 60 µL: at 60 min).
+        var pump = try makePump(program: makeProgram(threshold: 0, steps: [everyDay(0, 1440)]), reservoir: 60)
+        pump.advance(to: monday + 2 * hour)
+        let raised = pump.events(.alarmRaised)
+        #expect(raised.map(\.code) == [AlarmCode.reservoirEmpty.rawValue, AlarmCode.reservoirLow.rawValue])
+        #expect(raised.allSatisfy { $0.timeMs == monday + hour && $0.value1 == 0 && $0.requestId == 0 })
+
+        // One acknowledgement of three alarms: ascending; lowBatteryReset's condition is cleared
+        // by it, its alarmCleared right after its alarmAcknowledged (§11.2).
+        pump.injectFault(.lowBatteryReset, nowMs: monday + 2 * hour)
+        let count = pump.state.events.count
+        let masks = pump.acknowledgeAlarms(mask: 0xFFFF_FFFF, nowMs: monday + 2 * hour, requestId: 5)
+        let logged = pump.state.events.dropFirst(count)
+        #expect(logged.map(\.kind) == [.alarmAcknowledged, .alarmAcknowledged, .alarmCleared, .alarmAcknowledged])
+        #expect(logged.map(\.code) == [0, 4, 4, 8].map { UInt8($0) })
+        #expect(logged.allSatisfy { $0.requestId == 5 })
+        let present = AlarmCode.reservoirEmpty.mask | AlarmCode.reservoirLow.mask
+        #expect(masks == AlarmMasks(conditionMask: present, unacknowledgedMask: 0))
+    }
+
+    @Test func suspendWithoutAProgramIsKeptAcrossActivation() throws {
+        // SPEC §6.17: never refused; logs suspended if not already suspended. §9.6: activation
+        // does not change the clinician suspension. §11.3: stopped without a program.
+        var pump = Pump(nowMs: monday)
+        let suspended = try pump.suspend(nowMs: monday, requestId: 2)
+        #expect(suspended.therapyState == .stopped && suspended.eventSequence == 2)
+        #expect(pump.state.events.last?.kind == .suspended && pump.state.events.last?.requestId == 2)
+        _ = try pump.activate(makeProgram(steps: [everyDay(0, 1440)]), nowMs: monday, requestId: 3)
+        #expect(pump.status.therapyState == .suspended)
+        #expect(pump.status(nowMs: monday + hour).totalDeliveredMicrograms == 0)
+        let resumed = try pump.resume(nowMs: monday + hour, requestId: 4)
+        #expect(resumed.therapyState == .running && pump.state.events.last?.kind == .resumed)
+
+        // Resume while a critical alarm stops therapy: allowed, the answer says stopped.
+        _ = try pump.suspend(nowMs: monday + hour, requestId: 5)
+        pump.injectFault(.motorStall, nowMs: monday + hour)
+        #expect(try pump.resume(nowMs: monday + hour, requestId: 6).therapyState == .stopped)
+        // And therapy restarts by itself when the condition clears, with no resumed event.
+        let resumedCount = pump.events(.resumed).count
+        pump.clearFault(.motorStall, nowMs: monday + hour)
+        #expect(pump.status.therapyState == .running && pump.events(.resumed).count == resumedCount)
+    }
+
+    @Test func activationLogsTheProgramThenTheClearedChecksumAlarm() throws {
+        var pump = try makePump(program: makeProgram(steps: [everyDay(0, 1440)]))
+        pump.injectFault(.programChecksumError, nowMs: monday)
+        let replacement = makeProgram(id: 2, steps: [everyDay(0, 1440)])
+        let activation = try pump.activate(replacement, nowMs: monday + hour, requestId: 7)
+        let tail = pump.state.events.suffix(2)
+        #expect(tail.map(\.kind) == [.programActivated, .alarmCleared])
+        #expect(tail.first?.sequence == activation.eventSequence && tail.first?.value1 == 2 && tail.first?.value2 == replacement.checksum)
+        #expect(tail.last?.code == AlarmCode.programChecksumError.rawValue && tail.last?.requestId == 7)
+        // An invalid program is refused with its rule number and changes nothing.
+        let before = pump
+        #expect(throws: PumpRefusal.programInvalid(.impossibleThreshold)) {
+            try pump.activate(makeProgram(id: 3, threshold: 20_000), nowMs: monday + hour, requestId: 8)
+        }
+        #expect(PumpRefusal.programInvalid(.impossibleThreshold).detail == 9)
+        #expect(pump == before)
+    }
+
     @Test func batteryCrossesElectiveReplacementThenEndOfService() throws {
         // 1000 µAh; 10 µAh/day idle; 1000 µAh/mL = 1 µAh per µL; reserve 100 µAh.
         // 10 µg/day at 1000 µg/mL = 10 µL/day: drain 10 + 10 = 20 µAh/day.

@@ -5,14 +5,15 @@ import Testing
 @Suite struct DeliveryTests {
     @Test func continuousRateOverThirtyDaysToTheMicroliter() throws {
         // 1000 µg/day at 7000 µg/mL: 30 days = 30 000 µg = 30 000 × 1000 / 7000 = 4285.714 µL.
-        // Delivered: 4285 whole µL; left: 20 000 − 4285.714 = 15 714.286 → 15 714 µL reported.
+        // Delivered: 4285 whole µL; left: 20 000 − 4285.714 = 15 714.286 µL, reported rounded up
+        // (15 715) so that SPEC §11.1's conditions on the reported volume hold exactly.
         let program = Program.continuous(programId: 1, drug: .morphine, concentrationMicrogramsPerMilliliter: 7000,
                                          doseRateMicrogramsPerDay: 1000)
         var oneStep = try makePump(program: program)
         let status = oneStep.status(nowMs: monday + 30 * day)
         #expect(status.totalDeliveredMicrograms == 30_000)
         #expect(status.totalDeliveredMicroliters == 4285)
-        #expect(status.reservoirMicroliters == 15_714)
+        #expect(status.reservoirMicroliters == 15_715)
         // Flow now: 1000 × 1000 / 7000 = 142.857 → 142 µL/day.
         #expect(status.currentDoseRateMicrogramsPerDay == 1000)
         #expect(status.currentFlowMicrolitersPerDay == 142)
@@ -71,8 +72,8 @@ import Testing
                                             nowMs: monday + hour, requestId: 7)
         #expect(start.doseMicrograms == 100 && start.volumeMicroliters == 100)
         #expect(start.startedAtMs == monday + hour && start.endsAtMs == monday + hour + 10 * minute)
-        // A second one while it runs is refused.
-        #expect(throws: PumpRefusal.bolusInProgress) {
+        // A second one while it runs is refused; detail the kind running.
+        #expect(throws: PumpRefusal.bolusInProgress(.single)) {
             try pump.clinicianBolus(kind: .single, doseMicrograms: 1, volumeMicroliters: 0, durationMinutes: 1,
                                     nowMs: monday + hour + minute, requestId: 8)
         }
@@ -99,26 +100,50 @@ import Testing
         #expect(throws: PumpRefusal.invalidArgument(field: 2)) {
             try pump.clinicianBolus(kind: .single, doseMicrograms: 1, volumeMicroliters: 1, durationMinutes: 1, nowMs: now, requestId: 2)
         }
+        // The dose field breaks the rule first: detail 1.
+        #expect(throws: PumpRefusal.invalidArgument(field: 1)) {
+            try pump.clinicianBolus(kind: .single, doseMicrograms: 0, volumeMicroliters: 5, durationMinutes: 1, nowMs: now, requestId: 2)
+        }
+        #expect(throws: PumpRefusal.invalidArgument(field: 1)) {
+            try pump.clinicianBolus(kind: .priming, doseMicrograms: 5, volumeMicroliters: 0, durationMinutes: 1, nowMs: now, requestId: 2)
+        }
         #expect(throws: PumpRefusal.invalidArgument(field: 3)) {
             try pump.clinicianBolus(kind: .bridge, doseMicrograms: 1, volumeMicroliters: 0, durationMinutes: 0, nowMs: now, requestId: 2)
         }
-        // 5000 µL left (minus an hour of 1 µL/min = 4940); 5000 µg needs 5000 µL.
+        // 5000 µL left (minus an hour of 1 µL/min = 4940); 5000 µg needs 5000 µL, 4941 µL too.
+        // detail: the reservoir in µL.
         let before = pump
-        #expect(throws: PumpRefusal.reservoirInsufficient) {
+        #expect(throws: PumpRefusal.reservoirEmpty(reservoirMicroliters: 4940)) {
             try pump.clinicianBolus(kind: .single, doseMicrograms: 5000, volumeMicroliters: 0, durationMinutes: 60, nowMs: now, requestId: 2)
         }
+        #expect(throws: PumpRefusal.reservoirEmpty(reservoirMicroliters: 4940)) {
+            try pump.clinicianBolus(kind: .priming, doseMicrograms: 0, volumeMicroliters: 4941, durationMinutes: 60, nowMs: now, requestId: 2)
+        }
         #expect(pump == before)
-        #expect(PumpRefusal.reservoirInsufficient.errorCode == .reservoirEmpty)
+        let empty = PumpRefusal.reservoirEmpty(reservoirMicroliters: 4940)
+        #expect(empty.errorCode == .reservoirEmpty && empty.detail == 4940)
+        // Suspended: therapyNotRunning, detail the TherapyState (2).
         _ = try pump.suspend(nowMs: now, requestId: 3)
-        #expect(throws: PumpRefusal.therapyNotRunning) {
+        #expect(throws: PumpRefusal.therapyNotRunning(.suspended)) {
             try pump.clinicianBolus(kind: .single, doseMicrograms: 1, volumeMicroliters: 0, durationMinutes: 1, nowMs: now, requestId: 4)
         }
+        #expect(PumpRefusal.therapyNotRunning(.suspended).detail == 2)
         _ = try pump.resume(nowMs: now, requestId: 5)
+        // A critical alarm: detail alarmConditionMask & 0xFF (motor stall, bit 1; reservoirLow,
+        // bit 8, is not part of it).
         pump.injectFault(.motorStall, nowMs: now)
-        #expect(throws: PumpRefusal.criticalAlarmActive) {
+        let stall = AlarmCode.motorStall.mask
+        #expect(throws: PumpRefusal.criticalAlarmActive(criticalConditionMask: stall)) {
             try pump.clinicianBolus(kind: .single, doseMicrograms: 1, volumeMicroliters: 0, durationMinutes: 1, nowMs: now, requestId: 6)
         }
-        #expect(PumpRefusal.criticalAlarmActive.errorCode == .criticalAlarmActive)
+        let critical = PumpRefusal.criticalAlarmActive(criticalConditionMask: stall)
+        #expect(critical.errorCode == .criticalAlarmActive && critical.detail == 2)
+        // No program: stopped, which is not a critical alarm: therapyNotRunning, detail 3.
+        var idle = Pump(nowMs: monday)
+        #expect(throws: PumpRefusal.therapyNotRunning(.stopped)) {
+            try idle.clinicianBolus(kind: .single, doseMicrograms: 1, volumeMicroliters: 0, durationMinutes: 1, nowMs: monday, requestId: 2)
+        }
+        #expect(PumpRefusal.therapyNotRunning(.stopped).detail == 3)
     }
 
     @Test func suspendInterruptsABolusAndResumeContinuesBasal() throws {
@@ -131,12 +156,18 @@ import Testing
         let interrupted = try #require(pump.events(.bolusInterrupted).first)
         #expect(interrupted.value1 == 40 && interrupted.value2 == 40 && interrupted.requestId == 2)
         #expect(pump.state.events.last?.kind == .bolusInterrupted)
-        #expect(throws: PumpRefusal.therapyNotRunning) { try pump.suspend(nowMs: monday + 5 * minute, requestId: 4) }
+        // Suspending again is not refused (SPEC §6.17): nothing logged, eventSequence 0.
+        let count = pump.state.events.count
+        let again = try pump.suspend(nowMs: monday + 5 * minute, requestId: 4)
+        #expect(again == TherapyChange(therapyState: .suspended, eventSequence: 0))
+        #expect(pump.state.events.count == count)
         // Nothing while suspended.
         let during = pump.status(nowMs: monday + hour)
         #expect(during.totalDeliveredMicrograms == 44 && during.currentDoseRateMicrogramsPerDay == 0 && during.bolusActive == 0)
         _ = try pump.resume(nowMs: monday + hour, requestId: 5)
-        #expect(throws: PumpRefusal.therapyNotSuspended) { try pump.resume(nowMs: monday + hour, requestId: 6) }
+        // detail: the TherapyState (1, running).
+        #expect(throws: PumpRefusal.therapyNotSuspended(.running)) { try pump.resume(nowMs: monday + hour, requestId: 6) }
+        #expect(PumpRefusal.therapyNotSuspended(.running).detail == 1)
         // Another hour of basal only: 44 + 60 = 104; the bolus does not come back.
         #expect(pump.status(nowMs: monday + 2 * hour).totalDeliveredMicrograms == 104)
         #expect(pump.events(.bolusCompleted).isEmpty)
@@ -149,7 +180,9 @@ import Testing
         var pump = try makePump(program: makeProgram(steps: [everyDay(0, 7)]), reservoir: 2001)
         pump.advance(to: monday + 12_342_857)
         #expect(pump.alarmEvents(.alarmRaised, .reservoirLow).isEmpty)
-        #expect(pump.status.reservoirMicroliters == 2000) // 2000.0000001 µL, reported whole
+        // 2000.0000001 µL, reported rounded up: 2001, above the threshold, no alarm (SPEC §11.1:
+        // reservoirLow while the reported volume ≤ the threshold).
+        #expect(pump.status.reservoirMicroliters == 2001)
         var oneStep = try makePump(program: makeProgram(steps: [everyDay(0, 7)]), reservoir: 2001)
         oneStep.advance(to: monday + day)
         for candidate in [pump, oneStep] {
@@ -157,7 +190,7 @@ import Testing
             candidate.advance(to: monday + day)
             let raised = try #require(candidate.alarmEvents(.alarmRaised, .reservoirLow).first)
             #expect(raised.timeMs == monday + 12_342_858)
-            #expect(raised.value1 == 1999) // 1999.99999 µL left, reported whole
+            #expect(raised.value1 == 2000) // 1999.99999 µL left, reported rounded up: at the threshold
             #expect(candidate.status.alarmConditionMask == AlarmCode.reservoirLow.mask)
             #expect(candidate.status.therapyState == .running)
         }
@@ -224,19 +257,20 @@ import Testing
     }
 
     @Test func aNewConcentrationKeepsTheReservoirVolume() throws {
-        // 1000 µg/day at 7000 µg/mL for a day: 142.857 µL used, 19 857.142 µL left (19 857 shown).
+        // 1000 µg/day at 7000 µg/mL for a day: 142.857 µL used, 19 857.142 µL left (19 858 shown:
+        // reports round up).
         var pump = try makePump(program: Program.continuous(programId: 1, drug: .baclofen,
                                                             concentrationMicrogramsPerMilliliter: 7000, doseRateMicrogramsPerDay: 1000))
         pump.advance(to: monday + day)
-        #expect(pump.status.reservoirMicroliters == 19_857)
+        #expect(pump.status.reservoirMicroliters == 19_858)
         // Now 2000 µg/mL at 2000 µg/day: 1000 µL/day. The volume left is the same; after another
-        // day 19 857.142 − 1000 = 18 857.142 µL (18 857), and 1000 + 2000 = 3000 µg delivered.
+        // day 19 857.142 − 1000 = 18 857.142 µL (18 858), and 1000 + 2000 = 3000 µg delivered.
         _ = try pump.activate(Program.continuous(programId: 2, drug: .baclofen,
                                                  concentrationMicrogramsPerMilliliter: 2000, doseRateMicrogramsPerDay: 2000),
                               nowMs: monday + day, requestId: 2)
-        #expect(pump.status.reservoirMicroliters == 19_857)
+        #expect(pump.status.reservoirMicroliters == 19_858)
         let status = pump.status(nowMs: monday + 2 * day)
-        #expect(status.reservoirMicroliters == 18_857)
+        #expect(status.reservoirMicroliters == 18_858)
         #expect(status.totalDeliveredMicrograms == 3000)
         #expect(status.totalDeliveredMicroliters == 1142) // 142.857 + 1000
     }

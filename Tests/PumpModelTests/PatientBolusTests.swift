@@ -68,10 +68,51 @@ import Testing
         let busy = try pump.patientBolus(nowMs: monday + 4 * minute, requestId: 6)
         #expect(busy.outcome == .refusedBolusInProgress && busy.nextAllowedInSeconds == 360)
 
-        // Reservoir cannot supply the dose: an error, nothing logged.
+        // §6.20 lists no reservoir check: with 40 µL for a 50 µL dose (1000 µg/mL, no basal) the
+        // bolus starts; at 4 min the reservoir is empty, reservoirEmpty stops therapy and the
+        // bolus is interrupted with the 40 µg delivered. (The model used to refuse it with an
+        // Error; the specification has no such refusal.)
         var dry = try makePump(program: makeProgram(threshold: 0, patient: Self.settings), reservoir: 40)
-        let before = dry
-        #expect(throws: PumpRefusal.reservoirInsufficient) { try dry.patientBolus(nowMs: monday, requestId: 2) }
-        #expect(dry == before)
+        let started = try dry.patientBolus(nowMs: monday, requestId: 2)
+        #expect(started.outcome == .started && started.doseMicrograms == 50)
+        let status = dry.status(nowMs: monday + hour)
+        #expect(status.therapyState == .stopped && status.reservoirMicroliters == 0)
+        let interrupted = try #require(dry.events(.bolusInterrupted).first)
+        #expect(interrupted.value1 == 40 && interrupted.requestId == 2 && interrupted.timeMs == monday + 4 * minute)
+        #expect(dry.alarmEvents(.alarmRaised, .reservoirEmpty).first?.timeMs == monday + 4 * minute)
+    }
+
+    /// SPEC §6.20's order: not enabled, therapy not running, bolus in progress, daily maximum,
+    /// lockout. `nextAllowedInSeconds` counts both the lockout and the running bolus.
+    @Test func refusalsAreEvaluatedInTheSpecifiedOrder() throws {
+        var pump = try makePump(program: Self.program)
+        #expect(try pump.patientBolus(nowMs: monday, requestId: 2).outcome == .started)
+        // 2 min in: the bolus (5 min) runs and the lockout (60 min) too: bolus in progress comes
+        // first; allowed again when both are over, 58 min from now.
+        let during = try pump.patientBolus(nowMs: monday + 2 * minute, requestId: 3)
+        #expect(during.outcome == .refusedBolusInProgress && during.nextAllowedInSeconds == 58 * 60)
+        let refusal = try #require(pump.state.events.last)
+        #expect(refusal.kind == .patientBolusRefused && refusal.value2 == 58 * 60 && refusal.requestId == 3)
+        // After the bolus, inside the lockout.
+        #expect(try pump.patientBolus(nowMs: monday + 10 * minute, requestId: 4).outcome == .refusedLockout)
+        // Reach the daily maximum (3), then a clinician bolus: in progress before daily maximum,
+        // and none allowed until something changes.
+        #expect(try pump.patientBolus(nowMs: monday + hour, requestId: 5).outcome == .started)
+        #expect(try pump.patientBolus(nowMs: monday + 2 * hour, requestId: 6).outcome == .started)
+        _ = try pump.clinicianBolus(kind: .single, doseMicrograms: 10, volumeMicroliters: 0, durationMinutes: 30,
+                                    nowMs: monday + 3 * hour, requestId: 7)
+        let busy = try pump.patientBolus(nowMs: monday + 3 * hour + minute, requestId: 8)
+        #expect(busy.outcome == .refusedBolusInProgress && busy.nextAllowedInSeconds == Pump.patientBolusNotAvailable)
+        #expect(try pump.patientBolus(nowMs: monday + 4 * hour, requestId: 9).outcome == .refusedDailyMaximum)
+        // Suspended while a bolus runs: therapy not running comes first.
+        _ = try pump.clinicianBolus(kind: .single, doseMicrograms: 10, volumeMicroliters: 0, durationMinutes: 30,
+                                    nowMs: monday + 4 * hour, requestId: 10)
+        _ = try pump.suspend(nowMs: monday + 4 * hour + minute, requestId: 11)
+        #expect(try pump.patientBolus(nowMs: monday + 4 * hour + minute, requestId: 12).outcome == .refusedTherapyNotRunning)
+        // No program at all: not enabled.
+        var idle = Pump(nowMs: monday)
+        let none = try idle.patientBolus(nowMs: monday, requestId: 2)
+        #expect(none.outcome == .refusedNotEnabled && none.nextAllowedInSeconds == Pump.patientBolusNotAvailable)
+        #expect(idle.state.events.last?.kind == .patientBolusRefused && idle.state.events.last?.requestId == 2)
     }
 }

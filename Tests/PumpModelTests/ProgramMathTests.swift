@@ -3,11 +3,12 @@ import PumpProtocol
 import Testing
 
 /// Flex program used below (all rates µg/day):
-///   every day 06:00 → 1200, every day 22:00 → 600, Monday–Friday (mask 0x1F) 12:00 → 2400.
+///   every day 06:00 → 1200, Monday–Friday (mask 0x1F) 12:00 → 2400, every day 22:00 → 600.
+/// (Listed in order of start on every day, as SPEC §9.5 rule 3 requires.)
 let flexProgram = makeProgram(steps: [
     everyDay(360, 1200),
-    everyDay(1320, 600),
     DoseStep(dayMask: 0x1F, startMinute: 720, doseRateMicrogramsPerDay: 2400),
+    everyDay(1320, 600),
 ], patient: noPatientBolus)
 
 @Suite struct ProgramMathTests {
@@ -55,10 +56,11 @@ let flexProgram = makeProgram(steps: [
     @Test func dailyDosePerWeekday() {
         // Monday: 600 × 360 min + 1200 × 360 + 2400 × 600 + 600 × 120 = 2 160 000 µg·min/day,
         // / 1440 = 1500 µg exactly.
-        let mondayDose = flexProgram.dailyDose(weekday: 0)
-        #expect(mondayDose.quotient == 1500 && mondayDose.remainder == 0)
+        let mondayBasal = flexProgram.basalDose(weekday: 0)
+        #expect(mondayBasal.quotient == 1500 && mondayBasal.remainder == 0)
+        #expect(flexProgram.dailyDose(weekday: 0) == 1500)
         // Saturday: 600 × 360 + 1200 × 960 + 600 × 120 = 1 440 000 → 1000 µg.
-        #expect(flexProgram.dailyDose(weekday: 5).quotient == 1000)
+        #expect(flexProgram.dailyDose(weekday: 5) == 1000)
         #expect(flexProgram.maximumDailyDose().quotient == 1500)
 
         // Periodic boluses count on their days; patient boluses only when asked.
@@ -67,14 +69,50 @@ let flexProgram = makeProgram(steps: [
             periodic: [PeriodicBolus(dayMask: 0b1, startMinute: 480, doseMicrograms: 50, durationMinutes: 30)],
             patient: PatientBolusSettings(doseMicrograms: 10, durationMinutes: 5, lockoutMinutes: 60, maxPerDay: 4)
         )
-        #expect(withBoluses.dailyDose(weekday: 0).quotient == 150)   // 100 + 50
-        #expect(withBoluses.dailyDose(weekday: 1).quotient == 100)
+        #expect(withBoluses.dailyDose(weekday: 0) == 150)   // 100 + 50
+        #expect(withBoluses.dailyDose(weekday: 1) == 100)
+        #expect(withBoluses.maximumDailyDose().quotient == 150)
         #expect(withBoluses.maximumDailyDose(includingPatientBoluses: true).quotient == 190) // + 4 × 10
 
-        // 1000 µg/day over 7 minutes: 7000/1440 = 4 remainder 1240 (4.86 µg): kept exact.
+        // 1000 µg/day over 7 minutes: 7000/1440 = 4 remainder 1240 (4.86 µg): the basal dose is
+        // kept exact; §9.4's daily dose rounds it down.
         let odd = makeProgram(steps: [everyDay(0, 0), everyDay(1433, 1000)])
-        let oddDose = odd.dailyDose(weekday: 2)
-        #expect(oddDose.quotient == 4 && oddDose.remainder == 1240 && oddDose.roundedUp == 5)
+        let oddBasal = odd.basalDose(weekday: 2)
+        #expect(oddBasal.quotient == 4 && oddBasal.remainder == 1240 && oddBasal.roundedUp == 5)
+        #expect(odd.dailyDose(weekday: 2) == 4)
+    }
+
+    /// ProgramVerify's `dailyDoseMicrograms` (SPEC §9.4): max over the days of ⌊basal⌋ + periodic
+    /// doses, patient boluses excluded; a whole number, so `roundedUp` is the same value.
+    @Test func maximumDailyDoseIsTheSpecificationsDailyDose() {
+        // Every day 1000 µg/day from 00:00; Mondays 2000 from 23:53 (7 min). Monday:
+        // (1000 × 1433 + 2000 × 7) / 1440 = 1 447 000 / 1440 = 1004.86 → 1004 µg.
+        // Tuesday to Saturday 1000. Sunday 1000 + a 4 µg periodic bolus = 1004.
+        let program = makeProgram(
+            steps: [everyDay(0, 1000), DoseStep(dayMask: 0b1, startMinute: 1433, doseRateMicrogramsPerDay: 2000)],
+            periodic: [PeriodicBolus(dayMask: 0x40, startMinute: 600, doseMicrograms: 4, durationMinutes: 10)],
+            patient: PatientBolusSettings(doseMicrograms: 7, durationMinutes: 5, lockoutMinutes: 60, maxPerDay: 3)
+        )
+        #expect((0..<7).map(program.dailyDose(weekday:)) == [1004, 1000, 1000, 1000, 1000, 1000, 1004])
+        let daily = program.maximumDailyDose()
+        #expect(daily.quotient == 1004 && daily.remainder == 0 && daily.roundedUp == 1004)
+        // Largest daily total: + 3 × 7 patient.
+        #expect(program.maximumDailyDose(includingPatientBoluses: true).roundedUp == 1025)
+
+        // The emulator's default program: morphine 10 mg/mL, 2000 µg/day 00:00–07:00 and
+        // 22:00–24:00, 3000 µg/day 07:00–22:00: (2000 × 420 + 3000 × 900 + 2000 × 120) / 1440 =
+        // 3 780 000 / 1440 = 2625 µg; with 6 patient boluses of 250 µg, 4125 µg.
+        let standard = makeProgram(
+            concentration: 10_000,
+            steps: [everyDay(0, 2000), everyDay(420, 3000), everyDay(1320, 2000)],
+            patient: PatientBolusSettings(doseMicrograms: 250, durationMinutes: 10, lockoutMinutes: 60, maxPerDay: 6)
+        )
+        #expect(standard.maximumDailyDose().roundedUp == 2625)
+        #expect(standard.maximumDailyDose(includingPatientBoluses: true).roundedUp == 4125)
+
+        // No steps, no boluses: 0. The largest rate all day, every day: 4 294 967 295 µg.
+        #expect(makeProgram().maximumDailyDose().roundedUp == 0)
+        #expect(makeProgram(steps: [everyDay(0, .max)]).maximumDailyDose().roundedUp == UInt64(UInt32.max))
     }
 
     @Test func scheduledDeliveryIsExact() {

@@ -29,11 +29,29 @@ import Testing
         var pump = try makePump(program: makeProgram(steps: [everyDay(0, 1440)]), reservoir: 500)
         pump.advance(to: monday + hour)
         let before = pump
-        #expect(throws: PumpRefusal.volumeExceedsCapacity(volumeMicroliters: 40_000, capacityMicroliters: 20_000)) {
+        // SPEC §12: the new or the aspirated volume above capacity; detail the capacity.
+        #expect(throws: PumpRefusal.volumeExceedsCapacity(capacityMicroliters: 20_000)) {
             try pump.refill(aspiratedMicroliters: 440, newVolumeMicroliters: 40_000, nowMs: monday + hour, requestId: 2)
         }
+        #expect(throws: PumpRefusal.volumeExceedsCapacity(capacityMicroliters: 20_000)) {
+            try pump.refill(aspiratedMicroliters: 20_001, newVolumeMicroliters: 20_000, nowMs: monday + hour, requestId: 2)
+        }
         #expect(pump == before)
-        #expect(PumpRefusal.volumeExceedsCapacity(volumeMicroliters: 40_000, capacityMicroliters: 20_000).errorCode == .volumeExceedsCapacity)
+        let refusal = PumpRefusal.volumeExceedsCapacity(capacityMicroliters: 20_000)
+        #expect(refusal.errorCode == .volumeExceedsCapacity && refusal.detail == 20_000)
+        // Both at exactly the capacity: accepted.
+        #expect(try pump.refill(aspiratedMicroliters: 20_000, newVolumeMicroliters: 20_000, nowMs: monday + hour, requestId: 3).discrepancy)
+    }
+
+    @Test func refillExpectsTheReportedReservoir() throws {
+        // 1000 µg/day at 7000 µg/mL for a day leaves 19 857.142 µL, reported 19 858: that is
+        // what the refill expects. The limit is fixed by the capacity (§12), not configurable.
+        var pump = try makePump(program: Program.continuous(programId: 1, drug: .baclofen,
+                                                            concentrationMicrogramsPerMilliliter: 7000, doseRateMicrogramsPerDay: 1000))
+        let result = try pump.refill(aspiratedMicroliters: 18_858, newVolumeMicroliters: 20_000, nowMs: monday + day, requestId: 2)
+        #expect(result.expectedMicroliters == 19_858 && !result.discrepancy)
+        #expect(PumpConfiguration(reservoirCapacityMicroliters: 20_000).refillDiscrepancyLimitMicroliters == 1000)
+        #expect(PumpConfiguration(reservoirCapacityMicroliters: 20_001).refillDiscrepancyLimitMicroliters == 2000)
     }
 
     @Test func refillAfterEmptyRestartsDelivery() throws {
@@ -45,6 +63,12 @@ import Testing
         // Both conditions gone, both still unacknowledged: latched.
         let both = AlarmCode.reservoirLow.mask | AlarmCode.reservoirEmpty.mask
         #expect(pump.status.alarmConditionMask == 0 && pump.status.alarmUnacknowledgedMask == both)
+        // refilled, then the alarm changes it caused, in ascending AlarmCode order (§11.2, §12),
+        // all with the refill's request id.
+        let tail = pump.state.events.suffix(3)
+        #expect(tail.map(\.kind) == [.refilled, .alarmCleared, .alarmCleared])
+        #expect(tail.map(\.code) == [0, AlarmCode.reservoirEmpty.rawValue, AlarmCode.reservoirLow.rawValue])
+        #expect(tail.allSatisfy { $0.requestId == 2 })
         #expect(pump.status.therapyState == .running)
         #expect(pump.status(nowMs: monday + 2 * day + hour).reservoirMicroliters == 19_940)
     }
