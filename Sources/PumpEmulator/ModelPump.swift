@@ -61,7 +61,8 @@ public struct ModelPump: PumpDevice, Codable {
 
     public func check(_ program: Program) -> (problem: UInt32?, dailyDoseMicrograms: UInt32) {
         let problem = program.problem(reservoirCapacityMicroliters: pump.configuration.reservoirCapacityMicroliters)
-        let daily = problem == nil ? UInt32(clamping: program.maximumDailyDose().roundedUp) : 0
+        // SPEC §6.12: the daily dose is reported for every program that decodes.
+        let daily = problem == .malformed ? 0 : UInt32(clamping: program.maximumDailyDose().roundedUp)
         return (problem?.rawValue, daily)
     }
 

@@ -263,7 +263,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             return .failure(ProtocolRefusal(.programIdMismatch, detail: current.programID))
         }
         guard current.write(request.data, at: Int(request.offset)) else {
-            return .failure(ProtocolRefusal(.invalidArgument, detail: 1))
+            return .failure(ProtocolRefusal(.invalidArgument, detail: 2))  // the data field
         }
         staging = current
         return .success(ProgramStageDataResponse(programId: request.programId, receivedLength: UInt16(current.receivedLength)))

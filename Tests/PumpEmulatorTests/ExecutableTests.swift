@@ -96,7 +96,7 @@ struct ExecutableTests {
         #expect(bolus.stdout.contains("started"))
         let refused = try Self.run("pumpctl", ["bolus", "patient"] + connection, in: directory)
         #expect(refused.status == 1)
-        #expect(refused.stdout.contains("refusedLockout"))
+        #expect(refused.stdout.contains("refusedBolusInProgress"))  // the first one runs for 10 min
 
         // A program push, confirmed at the prompt; then shown back.
         let programFile = directory.appendingPathComponent("program.json")

@@ -56,7 +56,7 @@ struct PseudoTerminalTests {
         #expect(after.patientBolusesInLast24h == 1)
         #expect(after.lastEventSequence == before.lastEventSequence)
         let lockedOut = try await session.patientBolus()
-        #expect(lockedOut.outcome == .refusedLockout)
+        #expect(lockedOut.outcome == .refusedBolusInProgress)
         await session.close()
         await host.stop()
         #expect(!FileManager.default.fileExists(atPath: linkPath))

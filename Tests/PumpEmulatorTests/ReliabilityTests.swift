@@ -33,8 +33,10 @@ struct ReliabilityTests {
         var uncertain: [UInt32] = []
         for index in 0..<60 {
             do {
-                if index % 2 == 0 { _ = try await rig.session.suspend() } else { _ = try await rig.session.resume() }
-                reported += 1
+                // A suspend of a suspended pump succeeds and logs nothing (event sequence 0).
+                let sequence = index % 2 == 0
+                    ? try await rig.session.suspend().eventSequence : try await rig.session.resume().eventSequence
+                if sequence != 0 { reported += 1 }
             } catch {
                 switch error {
                 case .uncertain(let id, _):
@@ -52,7 +54,11 @@ struct ReliabilityTests {
         for id in uncertain {
             var resolution: PumpSession.Resolution?
             for _ in 0..<10 where resolution == nil { resolution = try? await rig.session.resolve(requestID: id) }
-            if case .executed = try #require(resolution) { resolvedExecuted += 1 }
+            switch try #require(resolution) {
+            case .executed(.suspendResponse(let response)) where response.eventSequence != 0: resolvedExecuted += 1
+            case .executed(.resumeResponse(let response)) where response.eventSequence != 0: resolvedExecuted += 1
+            default: break
+            }
         }
         let events = await rig.pumpEvents().filter { $0.kind == .suspended || $0.kind == .resumed }
         let ids = events.map(\.requestId)

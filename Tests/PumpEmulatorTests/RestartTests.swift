@@ -66,9 +66,9 @@ struct RestartTests {
         let upAfter = try await waitFor(.seconds(8)) { await seen.ups >= 2 }
         #expect(upAfter < .seconds(5), "reconnected within 5 s of the port returning")
 
-        // The restarted pump is the same pump: its log goes on, the lockout still holds.
+        // The restarted pump is the same pump: its log goes on, its bolus still runs.
         let refused = try await connection.session().patientBolus()
-        #expect(refused.outcome == .refusedLockout)
+        #expect(refused.outcome == .refusedBolusInProgress)
         let last = try await connection.session().status().lastEventSequence
         _ = try await waitFor(.seconds(3)) { await seen.events.last?.sequence == last }
         let sequences = await seen.events.map(\.sequence)

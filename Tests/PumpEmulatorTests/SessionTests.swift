@@ -58,17 +58,22 @@ struct SessionTests {
     }
 
     @Test func patientBolusLockoutIsEnforcedAndLogged() async throws {
-        let rig = MemoryRig.make()
+        // 600 times real time: the 10-minute bolus ends after 1 s, the 60-minute lockout after 6 s.
+        let rig = MemoryRig.make(timeScale: 600)
         defer { Task { await rig.stop() } }
         try await rig.session.connect()
         let first = try await rig.session.patientBolus()
         #expect(first.outcome == .started)
         #expect(first.doseMicrograms == 250)
-        let second = try await rig.session.patientBolus()
-        #expect(second.outcome == .refusedLockout)
+        #expect(try await rig.session.patientBolus().outcome == .refusedBolusInProgress)
+        try await Task.sleep(for: .milliseconds(1100))
+        let third = try await rig.session.patientBolus()
+        #expect(third.outcome == .refusedLockout)
+        #expect(third.nextAllowedInSeconds > 0 && third.nextAllowedInSeconds <= 50 * 60)
         let (_, events) = try await rig.session.readEvents(from: 1)
         #expect(events.filter { $0.kind == .bolusStarted }.count == 1)
-        #expect(events.filter { $0.kind == .patientBolusRefused }.count == 1)
+        #expect(events.filter { $0.kind == .bolusCompleted }.count == 1)
+        #expect(events.filter { $0.kind == .patientBolusRefused }.count == 2)
     }
 
     @Test func refusalsChangeNothing() async throws {
