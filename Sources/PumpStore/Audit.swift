@@ -1,0 +1,132 @@
+import GRDB
+
+extension PumpStore {
+    /// Records that `actor` is about to send a changing command: a "pending" row written before
+    /// the command goes out, so a crash between sending and recording still leaves a trace.
+    /// Returns the intent's id, to link its outcome.
+    public func recordIntent(
+        actor: String, role: String, pumpID: String, action: String, parameters: String,
+        requestID: UInt32?, timeMs: UInt64
+    ) throws(StoreError) -> Int64 {
+        try write { db in
+            try Self.append(
+                db, timeMs: timeMs, actor: actor, role: role, pumpID: pumpID, action: action,
+                parameters: parameters, outcome: .pending, detail: "", requestID: requestID, intentID: nil)
+        }
+    }
+
+    /// Appends how an intent ended. The row repeats the intent's actor, pump, action and
+    /// parameters (and its request id when `requestID` is nil) so it reads on its own.
+    /// Returns the new row's id.
+    @discardableResult
+    public func recordOutcome(
+        intentID: Int64, outcome: AuditOutcome, detail: String, requestID: UInt32? = nil, timeMs: UInt64
+    ) throws(StoreError) -> Int64 {
+        guard outcome != .pending else { throw .invalidOutcome(outcome.rawValue) }
+        return try write { db in
+            try Self.appendOutcome(db, intentID: intentID, outcome: outcome, detail: detail, requestID: requestID, timeMs: timeMs)
+        }
+    }
+
+    /// Appends a complete row for a request that was never sent, e.g. refused by the safety
+    /// rules or the actor's role. Returns its id.
+    @discardableResult
+    public func record(
+        actor: String, role: String, pumpID: String, action: String, parameters: String,
+        outcome: AuditOutcome, detail: String, timeMs: UInt64
+    ) throws(StoreError) -> Int64 {
+        try write { db in
+            try Self.append(
+                db, timeMs: timeMs, actor: actor, role: role, pumpID: pumpID, action: action,
+                parameters: parameters, outcome: outcome, detail: detail, requestID: nil, intentID: nil)
+        }
+    }
+
+    /// The newest `limit` rows of the audit log, of one pump or all, newest first.
+    public func audit(pumpID: String? = nil, limit: Int) throws(StoreError) -> [AuditEntry] {
+        let rows = try read { db in
+            if let pumpID {
+                try Row.fetchAll(
+                    db, sql: "SELECT * FROM audit WHERE pumpID = ? ORDER BY id DESC LIMIT ?",
+                    arguments: [pumpID, max(0, limit)])
+            } else {
+                try Row.fetchAll(db, sql: "SELECT * FROM audit ORDER BY id DESC LIMIT ?", arguments: [max(0, limit)])
+            }
+        }
+        return try rows.map { row throws(StoreError) in try Self.entry(row) }
+    }
+
+    /// An intent and its outcomes, oldest first.
+    public func auditTrail(intentID: Int64) throws(StoreError) -> [AuditEntry] {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM audit WHERE id = ?1 OR intentID = ?1 ORDER BY id", arguments: [intentID])
+        }
+        guard let first = rows.first, first["id"] == intentID, first["intentID"] as Int64? == nil else {
+            throw .unknownIntent(intentID)
+        }
+        return try rows.map { row throws(StoreError) in try Self.entry(row) }
+    }
+
+    /// Intents with no outcome yet, oldest first. After a restart these are commands that may
+    /// have been sent before the daemon stopped: their outcome is unknown.
+    public func intentsWithoutOutcome(pumpID: String? = nil) throws(StoreError) -> [AuditEntry] {
+        let rows = try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM audit i
+                    WHERE i.outcome = 'pending' AND i.intentID IS NULL AND (?1 IS NULL OR i.pumpID = ?1)
+                      AND NOT EXISTS (SELECT 1 FROM audit o WHERE o.intentID = i.id)
+                    ORDER BY i.id
+                    """,
+                arguments: [pumpID])
+        }
+        return try rows.map { row throws(StoreError) in try Self.entry(row) }
+    }
+
+    static func appendOutcome(
+        _ db: Database, intentID: Int64, outcome: AuditOutcome, detail: String, requestID: UInt32?, timeMs: UInt64
+    ) throws -> Int64 {
+        guard
+            let intent = try Row.fetchOne(
+                db, sql: "SELECT * FROM audit WHERE id = ? AND intentID IS NULL AND outcome = 'pending'",
+                arguments: [intentID])
+        else { throw StoreError.unknownIntent(intentID) }
+        let entry = try entry(intent)
+        return try append(
+            db, timeMs: timeMs, actor: entry.actor, role: entry.role, pumpID: entry.pumpID, action: entry.action,
+            parameters: entry.parameters, outcome: outcome, detail: detail, requestID: requestID ?? entry.requestID,
+            intentID: intentID)
+    }
+
+    private static func append(
+        _ db: Database, timeMs: UInt64, actor: String, role: String, pumpID: String, action: String,
+        parameters: String, outcome: AuditOutcome, detail: String, requestID: UInt32?, intentID: Int64?
+    ) throws -> Int64 {
+        try db.execute(
+            sql: """
+                INSERT INTO audit (timeMs, actor, role, pumpID, action, parameters, outcome, detail, requestID, intentID)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                timeMs.stored, actor, role, pumpID, action, parameters, outcome.rawValue, detail, requestID, intentID,
+            ])
+        return db.lastInsertedRowID
+    }
+
+    private static func entry(_ row: Row) throws(StoreError) -> AuditEntry {
+        AuditEntry(
+            id: try row.integer("id", in: "audit"),
+            timeMs: try row.unsigned64("timeMs", in: "audit"),
+            actor: try row.text("actor", in: "audit"),
+            role: try row.text("role", in: "audit"),
+            pumpID: try row.text("pumpID", in: "audit"),
+            action: try row.text("action", in: "audit"),
+            parameters: try row.text("parameters", in: "audit"),
+            outcome: try row.text("outcome", in: "audit"),
+            detail: try row.text("detail", in: "audit"),
+            requestID: try row.optionalExact("requestID", in: "audit"),
+            intentID: try row.optionalExact("intentID", in: "audit"))
+    }
+}

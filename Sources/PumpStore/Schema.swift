@@ -1,0 +1,66 @@
+import GRDB
+
+extension PumpStore {
+    /// The schema, one migration per change; a released migration is never edited.
+    static let migrator: DatabaseMigrator = {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: pumps, events, audit, uncertain requests") { db in
+            try db.execute(sql: """
+                CREATE TABLE pump (
+                    id TEXT PRIMARY KEY NOT NULL,
+                    port TEXT NOT NULL,
+                    serialNumber TEXT,
+                    model TEXT
+                );
+
+                -- Each pump's copy of its event log. timeMs holds the UInt64's bit pattern.
+                CREATE TABLE event (
+                    pumpID TEXT NOT NULL REFERENCES pump(id),
+                    sequence INTEGER NOT NULL CHECK (sequence BETWEEN 0 AND 4294967295),
+                    timeMs INTEGER NOT NULL,
+                    kind INTEGER NOT NULL,
+                    code INTEGER NOT NULL,
+                    requestID INTEGER NOT NULL,
+                    value1 INTEGER NOT NULL,
+                    value2 INTEGER NOT NULL,
+                    PRIMARY KEY (pumpID, sequence)
+                ) WITHOUT ROWID;
+
+                -- Append-only: an intent row (intentID NULL, outcome 'pending') before a changing
+                -- command is sent, then outcome rows pointing at it. timeMs holds the UInt64's bit pattern.
+                CREATE TABLE audit (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    timeMs INTEGER NOT NULL,
+                    actor TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    pumpID TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    parameters TEXT NOT NULL,
+                    outcome TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    requestID INTEGER,
+                    intentID INTEGER REFERENCES audit(id)
+                );
+                CREATE INDEX audit_by_pump ON audit(pumpID, id);
+                CREATE INDEX audit_by_intent ON audit(intentID);
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+                -- Changing requests whose outcome is unknown; new doses wait until resolved.
+                CREATE TABLE uncertain (
+                    pumpID TEXT NOT NULL REFERENCES pump(id),
+                    requestID INTEGER NOT NULL,
+                    action TEXT NOT NULL,
+                    intentID INTEGER REFERENCES audit(id),
+                    markedAtMs INTEGER NOT NULL,
+                    resolvedAtMs INTEGER,
+                    executed INTEGER,
+                    PRIMARY KEY (pumpID, requestID)
+                );
+                """)
+        }
+        return migrator
+    }()
+}
