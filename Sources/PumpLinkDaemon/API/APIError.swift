@@ -1,0 +1,107 @@
+import Hummingbird
+import Logging
+import PumpProtocol
+
+/// The JSON every error response carries:
+/// `{"error": {"code": "<DaemonError.Code>", "message": "...", "details": {...}}}`.
+struct ErrorEnvelope: Codable, Sendable, Hashable {
+    struct Body: Codable, Sendable, Hashable {
+        var code: DaemonError.Code
+        var message: String
+        var details: [String: String]
+    }
+
+    var error: Body
+
+    init(_ error: DaemonError) {
+        self.error = Body(code: error.code, message: error.message, details: error.details)
+    }
+}
+
+/// An error raised by the HTTP layer itself, before the service is called; it carries its own
+/// status where the code's usual one does not fit (413 for an oversized body, 404 for an
+/// unknown path).
+struct APIError: Error, Sendable {
+    var status: HTTPResponse.Status
+    var error: DaemonError
+
+    init(_ code: DaemonError.Code, _ message: String, details: [String: String] = [:], status: HTTPResponse.Status? = nil) {
+        self.error = DaemonError(code, message, details: details)
+        self.status = status ?? code.httpStatus
+    }
+
+    static func badRequest(_ message: String, details: [String: String] = [:]) -> Self {
+        Self(.badRequest, message, details: details)
+    }
+
+    static func bodyTooLarge(limit: Int) -> Self {
+        Self(
+            .badRequest, "the request body is larger than \(limit) bytes",
+            details: ["limitBytes": String(limit)], status: .contentTooLarge)
+    }
+
+    /// A field of a protocol value out of the range the definitions allow (SPEC, messages.json).
+    static func invalid(_ error: WireError) -> Self {
+        switch error {
+        case .outOfRange(let field, let value):
+            return .badRequest("\(field) is out of range: \(value)", details: ["field": field, "value": String(value)])
+        case .tooLong(let field, let count, let max):
+            return .badRequest(
+                "\(field) has \(count) elements, at most \(max) are allowed",
+                details: ["field": field, "count": String(count), "max": String(max)])
+        case .invalidEnum(let field, let value):
+            return .badRequest("\(field) has no value \(value)", details: ["field": field, "value": String(value)])
+        default:
+            return .badRequest("invalid value: \(error)")
+        }
+    }
+}
+
+extension DaemonError.Code {
+    /// The HTTP status of each error code (BRIEF §4, openapi.json `ErrorCode`).
+    var httpStatus: HTTPResponse.Status {
+        switch self {
+        case .badRequest: .badRequest
+        case .unauthorized: .unauthorized
+        case .forbidden: .forbidden
+        case .unknownPump: .notFound
+        case .limitExceeded, .overrideRequired, .refusedByPump, .blockedByUncertainty: .conflict
+        case .uncertain: .badGateway
+        case .linkDown: .serviceUnavailable
+        case .internalError: .internalServerError
+        }
+    }
+}
+
+/// Turns every error a route throws, and the router's own 404, into the error envelope, so a
+/// client sees one error format whatever failed.
+struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
+    let encoder: JSONEncoding
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as DaemonError {
+            if error.code == .internalError {
+                context.logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+            }
+            return encoder.errorResponse(error, status: error.code.httpStatus)
+        } catch let error as APIError {
+            return encoder.errorResponse(error.error, status: error.status)
+        } catch let error as any HTTPResponseError {
+            // The router's "no such route" (404), a body over the limit (413) and the like.
+            let status = error.status
+            let code: DaemonError.Code = status.code >= 500 ? .internalError : .badRequest
+            let message =
+                switch status {
+                case .notFound: "no such endpoint: \(request.method.rawValue) \(request.uri.path)"
+                case .contentTooLarge: "the request body is too large"
+                default: status.reasonPhrase
+                }
+            return encoder.errorResponse(DaemonError(code, message), status: status)
+        } catch {
+            context.logger.error("request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(error)"])
+            return encoder.errorResponse(DaemonError(.internalError, "internal error"), status: .internalServerError)
+        }
+    }
+}

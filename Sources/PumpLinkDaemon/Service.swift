@@ -1,0 +1,224 @@
+import PumpProtocol
+import PumpSafety
+
+/// What the daemon offers its API: every pump's state and the commands on it. The HTTP layer
+/// (routes, tokens, JSON) calls only this, so it can be tested against a fake; `PumpFleet` is
+/// the real one.
+public protocol PumpService: Sendable {
+    func pumps() async -> [PumpSummary]
+    func pump(_ id: String) async throws(DaemonError) -> PumpDetail
+    /// Stored events of the pump from `sequence` on (the daemon's copy of the pump's log).
+    func events(_ id: String, from sequence: UInt32, limit: Int) async throws(DaemonError) -> [Event]
+    func activeProgram(_ id: String) async throws(DaemonError) -> Program?
+    /// The dry run: what pushing `program` would do, and whether the safety rules allow it.
+    func review(_ id: String, program: Program, override: Override?) async throws(DaemonError) -> ProgramReport
+    /// Review, then staged upload, verify, read-back, activation. Refused (nothing sent) unless
+    /// the review accepts it.
+    func push(_ id: String, program: Program, override: Override?, by actor: Actor) async throws(DaemonError) -> PushResult
+    func refill(_ id: String, aspiratedMicroliters: UInt32, newVolumeMicroliters: UInt32, by actor: Actor) async throws(DaemonError) -> RefillResult
+    func clinicianBolus(_ id: String, _ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse
+    func patientBolus(_ id: String, by actor: Actor) async throws(DaemonError) -> PatientBolusResponse
+    func suspend(_ id: String, by actor: Actor) async throws(DaemonError) -> SuspendResponse
+    func resume(_ id: String, by actor: Actor) async throws(DaemonError) -> ResumeResponse
+    func acknowledgeAlarms(_ id: String, mask: UInt32, by actor: Actor) async throws(DaemonError) -> AcknowledgeAlarmsResponse
+    func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse
+    /// The audit log, newest first.
+    func audit(pump id: String?, limit: Int) async throws(DaemonError) -> [AuditRecord]
+    /// Live telemetry, events and link changes of every pump. A slow consumer loses old
+    /// updates; it never slows the links.
+    func updates() async -> AsyncStream<PumpUpdate>
+    /// Prometheus text exposition of the daemon's metrics.
+    func metricsText() async -> String
+}
+
+public enum Role: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Reads everything, changes nothing.
+    case observer
+    /// Reads, and asks for a patient bolus.
+    case patient
+    /// Everything.
+    case clinician
+}
+
+/// Who asked: the name and role bound to the API token used.
+public struct Actor: Sendable, Hashable, Codable {
+    public var name: String
+    public var role: Role
+
+    public init(name: String, role: Role) {
+        self.name = name
+        self.role = role
+    }
+}
+
+public enum LinkState: Sendable, Hashable, Codable {
+    case connecting
+    case up
+    case down(reason: String)
+
+    private enum CodingKeys: String, CodingKey { case state, reason }
+
+    /// JSON: {"state": "up"} or {"state": "down", "reason": "..."}.
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .connecting: try container.encode("connecting", forKey: .state)
+        case .up: try container.encode("up", forKey: .state)
+        case .down(let reason):
+            try container.encode("down", forKey: .state)
+            try container.encode(reason, forKey: .reason)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .state) {
+        case "connecting": self = .connecting
+        case "up": self = .up
+        case "down": self = .down(reason: try container.decode(String.self, forKey: .reason))
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .state, in: container, debugDescription: "unknown link state \(other)")
+        }
+    }
+}
+
+public struct PumpSummary: Sendable, Hashable, Codable {
+    /// The daemon's name for the pump (from its configuration).
+    public var id: String
+    public var port: String
+    public var link: LinkState
+    public var serialNumber: String?
+    public var model: String?
+    public var status: Status?
+    /// Changing requests sent whose outcome is not known yet: new doses are blocked until
+    /// they are resolved from the pump's record.
+    public var uncertainRequests: [UInt32]
+
+    public init(id: String, port: String, link: LinkState, serialNumber: String?, model: String?, status: Status?, uncertainRequests: [UInt32]) {
+        self.id = id
+        self.port = port
+        self.link = link
+        self.serialNumber = serialNumber
+        self.model = model
+        self.status = status
+        self.uncertainRequests = uncertainRequests
+    }
+}
+
+public struct PumpDetail: Sendable, Hashable, Codable {
+    public var summary: PumpSummary
+    public var firmwareVersion: String?
+    public var reservoirCapacityMicroliters: UInt32?
+    public var activeProgram: Program?
+    /// The newest event stored by the daemon.
+    public var lastStoredEventSequence: UInt32
+
+    public init(summary: PumpSummary, firmwareVersion: String?, reservoirCapacityMicroliters: UInt32?, activeProgram: Program?, lastStoredEventSequence: UInt32) {
+        self.summary = summary
+        self.firmwareVersion = firmwareVersion
+        self.reservoirCapacityMicroliters = reservoirCapacityMicroliters
+        self.activeProgram = activeProgram
+        self.lastStoredEventSequence = lastStoredEventSequence
+    }
+}
+
+public struct PushResult: Sendable, Hashable, Codable {
+    public var report: ProgramReport
+    public var activated: ProgramActivateResponse
+    /// The pump's status read after activation: it reports the new program as active.
+    public var status: Status
+
+    public init(report: ProgramReport, activated: ProgramActivateResponse, status: Status) {
+        self.report = report
+        self.activated = activated
+        self.status = status
+    }
+}
+
+public struct RefillResult: Sendable, Hashable, Codable {
+    public var report: RefillReport
+    public var pump: RefillResponse
+
+    public init(report: RefillReport, pump: RefillResponse) {
+        self.report = report
+        self.pump = pump
+    }
+}
+
+/// One line of the audit log: who asked what of which pump, when, and how it ended.
+public struct AuditRecord: Sendable, Hashable, Codable {
+    public var id: Int64
+    public var timeMs: UInt64
+    public var actor: String
+    public var role: String
+    public var pumpID: String
+    /// e.g. "program.push", "bolus.patient".
+    public var action: String
+    /// The request's parameters, as JSON text.
+    public var parameters: String
+    /// "pending" (recorded before sending), "done", "refused", "rejected", "uncertain", "failed".
+    public var outcome: String
+    public var detail: String
+    /// The protocol request id, if a request was sent.
+    public var requestID: UInt32?
+
+    public init(id: Int64, timeMs: UInt64, actor: String, role: String, pumpID: String, action: String, parameters: String, outcome: String, detail: String, requestID: UInt32?) {
+        self.id = id
+        self.timeMs = timeMs
+        self.actor = actor
+        self.role = role
+        self.pumpID = pumpID
+        self.action = action
+        self.parameters = parameters
+        self.outcome = outcome
+        self.detail = detail
+        self.requestID = requestID
+    }
+}
+
+/// A change pushed to live API clients.
+public enum PumpUpdate: Sendable, Hashable, Codable {
+    case link(pumpID: String, state: LinkState)
+    case status(pumpID: String, status: Status)
+    case event(pumpID: String, event: Event)
+}
+
+/// Why the daemon refused or could not do something. The HTTP layer maps `code` to a status.
+public struct DaemonError: Error, Sendable, Hashable, Codable, CustomStringConvertible {
+    public enum Code: String, Sendable, Hashable, Codable, CaseIterable {
+        /// 400: the request is malformed or a value is out of range.
+        case badRequest
+        /// 401: no token, or an unknown one.
+        case unauthorized
+        /// 403: the token's role may not do this.
+        case forbidden
+        /// 404: no pump of that id.
+        case unknownPump
+        /// 409: the safety rules refuse it (hard limit).
+        case limitExceeded
+        /// 409: a soft limit needs an override with a reason.
+        case overrideRequired
+        /// 409: the pump refused it (its ErrorCode is in details); nothing changed.
+        case refusedByPump
+        /// 409: an earlier changing request's outcome is unknown; doses are blocked until resolved.
+        case blockedByUncertainty
+        /// 502: the request was sent but its outcome is unknown; see the audit log and the pump's events.
+        case uncertain
+        /// 503: the pump's link is down.
+        case linkDown
+        /// 500
+        case internalError
+    }
+
+    public var code: Code
+    public var message: String
+    public var details: [String: String]
+
+    public init(_ code: Code, _ message: String, details: [String: String] = [:]) {
+        self.code = code
+        self.message = message
+        self.details = details
+    }
+
+    public var description: String { "\(code.rawValue): \(message)" }
+}
