@@ -16,11 +16,18 @@ let package = Package(
         .library(name: "PumpSession", targets: ["PumpSession"]),
         .executable(name: "pump-emulator", targets: ["pump-emulator"]),
         .executable(name: "pumpctl", targets: ["pumpctl"]),
+        .executable(name: "pumplinkd", targets: ["pumplinkd"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
     ],
     targets: [
         // libserialport from Debian's libserialport-dev, for real serial ports.
@@ -68,6 +75,45 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The daemon's safety rules: drug library, program review (dry run), refill and bolus checks.
+        .target(
+            name: "PumpSafety",
+            dependencies: ["PumpProtocol", "PumpModel"],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon's database: each pump's event history and the audit log, in SQLite.
+        .target(
+            name: "PumpStore",
+            dependencies: ["PumpProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon: the fleet of pump connections and its HTTP API.
+        .target(
+            name: "PumpLinkDaemon",
+            dependencies: [
+                "PumpProtocol",
+                "PumpModel",
+                "PumpSafety",
+                "PumpSession",
+                "PumpStore",
+                "SerialTransport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "pumplinkd",
+            dependencies: [
+                "PumpLinkDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "pump-emulator",
             dependencies: [
@@ -98,6 +144,29 @@ let package = Package(
         .testTarget(
             name: "PumpModelTests",
             dependencies: ["PumpModel"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PumpSafetyTests",
+            dependencies: ["PumpSafety"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PumpStoreTests",
+            dependencies: ["PumpStore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PumpLinkDaemonTests",
+            dependencies: [
+                "PumpLinkDaemon",
+                "PumpEmulator",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -50,6 +50,7 @@ public actor PumpSession {
     }
 
     public struct Counters: Sendable, Hashable {
+        public init() {}
         public var framesSent = 0
         public var framesReceived = 0
         public var retransmissions = 0

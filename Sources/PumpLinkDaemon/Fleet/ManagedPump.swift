@@ -1,0 +1,398 @@
+import Foundation
+import Logging
+import PumpProtocol
+import PumpSafety
+import PumpSession
+import PumpStore
+
+/// One configured pump in the daemon: its connection, what is known of it, its copy of the
+/// event log in the store, and the commands on it with their safety checks and audit records.
+actor ManagedPump {
+    let id: String
+    let port: String
+    private let connection: PumpConnection
+    private let store: PumpStore
+    private let library: DrugLibrary
+    private let metrics: PumpMetrics
+    private let publish: @Sendable (PumpUpdate) -> Void
+    private let logger: Logger
+
+    private(set) var link: LinkState = .connecting
+    private(set) var identity: PumpIdentity?
+    private(set) var status: Status?
+    private(set) var activeProgram: Program?
+    private var lastCounters = PumpSession.Counters()
+
+    init(
+        entry: DaemonConfiguration.PumpEntry,
+        key: PairingKey,
+        store: PumpStore,
+        library: DrugLibrary,
+        metrics: PumpMetrics,
+        telemetryIntervalMs: UInt32,
+        logger: Logger,
+        publish: @escaping @Sendable (PumpUpdate) -> Void
+    ) throws {
+        id = entry.id
+        port = entry.port
+        self.store = store
+        self.library = library
+        self.metrics = metrics
+        self.publish = publish
+        var pumpLogger = logger
+        pumpLogger[metadataKey: "pump"] = "\(entry.id)"
+        self.logger = pumpLogger
+        try store.registerPump(id: entry.id, port: entry.port)
+        var options = PumpConnection.Options()
+        options.telemetryIntervalMs = telemetryIntervalMs
+        connection = PumpConnection(
+            path: entry.port,
+            key: key,
+            options: options,
+            eventCursor: try store.contiguousEventSequence(pumpID: entry.id) ?? 0,
+            logger: pumpLogger
+        )
+    }
+
+    // MARK: Following the pump
+
+    /// Runs the connection and keeps the state, the store and the live clients up to date.
+    func run() async {
+        let states = await connection.states()
+        let telemetry = await connection.telemetry()
+        let events = await connection.events()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.connection.run() }
+            group.addTask { for await state in states { await self.linkChanged(state) } }
+            group.addTask { for await status in telemetry { await self.received(status) } }
+            group.addTask { for await event in events { await self.received(event) } }
+        }
+    }
+
+    private func linkChanged(_ state: PumpConnection.State) async {
+        switch state {
+        case .connecting:
+            link = .connecting
+        case .up(let identity):
+            link = .up
+            self.identity = identity
+            metrics.linkUp.set(Int64(1))
+            try? store.updateIdentity(id: id, serialNumber: identity.serialNumber, model: identity.model)
+            await caughtUp()
+        case .down(let reason):
+            link = .down(reason: reason)
+            metrics.linkUp.set(Int64(0))
+        }
+        publish(.link(pumpID: id, state: link))
+    }
+
+    /// After each (re)connection: the program the pump runs, then the outcome of every request
+    /// left uncertain (SPEC §7.6, §7.8).
+    private func caughtUp() async {
+        guard let session = try? await connection.session() else { return }
+        if let program = try? await session.activeProgram() { activeProgram = program }
+        status = try? await session.status()
+        for uncertain in (try? store.unresolved(pumpID: id)) ?? [] {
+            do {
+                let executed: Bool
+                switch try await session.resolve(requestID: uncertain.requestID) {
+                case .executed: executed = true
+                case .notExecuted: executed = false
+                case .unknown:
+                    // Evicted from the pump's record: its log tells (events carry request ids).
+                    let (_, events) = try await session.readEvents(from: 1)
+                    executed = events.contains { $0.requestId == uncertain.requestID }
+                }
+                try store.resolve(pumpID: id, requestID: uncertain.requestID, executed: executed, timeMs: Self.nowMs())
+                logger.notice("uncertain request resolved", metadata: [
+                    "request.id": "\(uncertain.requestID)", "executed": "\(executed)",
+                ])
+            } catch {
+                logger.warning("uncertain request not resolved yet: \(error)")
+            }
+        }
+    }
+
+    private func received(_ status: Status) async {
+        let previous = self.status
+        self.status = status
+        metrics.reservoirMicroliters.set(Int64(status.reservoirMicroliters))
+        metrics.unacknowledgedAlarms.set(Int64(status.alarmUnacknowledgedMask.nonzeroBitCount))
+        if let session = try? await connection.session() {
+            let counters = await session.counters
+            metrics.framesSent.increment(by: Int64(max(0, counters.framesSent - lastCounters.framesSent)))
+            metrics.framesReceived.increment(by: Int64(max(0, counters.framesReceived - lastCounters.framesReceived)))
+            metrics.checkFailures.increment(by: Int64(max(0, counters.checkFailures - lastCounters.checkFailures)))
+            metrics.retransmissions.increment(by: Int64(max(0, counters.retransmissions - lastCounters.retransmissions)))
+            metrics.authenticationFailures.increment(by: Int64(max(0, counters.authenticationFailures - lastCounters.authenticationFailures)))
+            // A new session starts its counters at zero.
+            lastCounters = counters
+            if previous?.activeProgramChecksum != status.activeProgramChecksum || previous?.activeProgramId != status.activeProgramId {
+                activeProgram = try? await session.activeProgram()
+            }
+        }
+        publish(.status(pumpID: id, status: status))
+    }
+
+    private func received(_ event: Event) {
+        do {
+            _ = try store.insertEvents(pumpID: id, [event])
+        } catch {
+            logger.error("event not stored: \(error)")
+        }
+        publish(.event(pumpID: id, event: event))
+    }
+
+    // MARK: Reading
+
+    func summary() -> PumpSummary {
+        PumpSummary(
+            id: id,
+            port: port,
+            link: link,
+            serialNumber: identity?.serialNumber,
+            model: identity?.model,
+            status: status,
+            uncertainRequests: ((try? store.unresolved(pumpID: id)) ?? []).map(\.requestID)
+        )
+    }
+
+    func detail() -> PumpDetail {
+        PumpDetail(
+            summary: summary(),
+            firmwareVersion: identity?.firmwareVersion,
+            reservoirCapacityMicroliters: identity?.reservoirCapacityMicroliters,
+            activeProgram: activeProgram,
+            lastStoredEventSequence: ((try? store.contiguousEventSequence(pumpID: id)) ?? nil) ?? 0
+        )
+    }
+
+    func storedEvents(from sequence: UInt32, limit: Int) throws(DaemonError) -> [Event] {
+        do {
+            return try store.events(pumpID: id, from: sequence, limit: limit)
+        } catch {
+            throw DaemonError(.internalError, "reading stored events: \(error)")
+        }
+    }
+
+    // MARK: Commands
+
+    func review(_ program: Program, override: Override?) async throws(DaemonError) -> ProgramReport {
+        let session = try await currentSession()
+        let status = try await sessionCall { try await session.status() }
+        let active = try await sessionCall { try await session.activeProgram() }
+        return ProgramReview.review(program: program, active: active, status: status, library: library, override: override)
+    }
+
+    func push(_ program: Program, override: Override?, by actor: Actor) async throws(DaemonError) -> PushResult {
+        let report = try await review(program, override: override)
+        let parameters = PushParameters(program: program, override: override, verdict: report.verdict)
+        switch report.verdict {
+        case .accepted, .acceptedWithOverride:
+            break
+        case .rejected, .overrideRequired:
+            let intent = try audit(actor, "program.push", parameters)
+            let findings = report.findings.filter { $0.severity != .notice }.map(\.rule).joined(separator: ", ")
+            try record(intent, outcome: .refused, detail: "\(report.verdict.rawValue): \(findings)")
+            throw DaemonError(
+                report.verdict == .rejected ? .limitExceeded : .overrideRequired,
+                report.verdict == .rejected
+                    ? "the program breaks a hard limit: \(findings)"
+                    : "the program exceeds a soft limit (\(findings)): give an override with a reason",
+                details: ["findings": findings]
+            )
+        }
+        let activated = try await command("program.push", parameters, by: actor) { session in
+            try await session.pushProgram(program)
+        }
+        activeProgram = program
+        let session = try await currentSession()
+        let status = try await sessionCall { try await session.status() }
+        self.status = status
+        return PushResult(report: report, activated: activated, status: status)
+    }
+
+    func refill(aspiratedMicroliters: UInt32, newVolumeMicroliters: UInt32, by actor: Actor) async throws(DaemonError) -> RefillResult {
+        let session = try await currentSession()
+        let status = try await sessionCall { try await session.status() }
+        let report = RefillReview.review(
+            aspiratedMicroliters: aspiratedMicroliters,
+            newVolumeMicroliters: newVolumeMicroliters,
+            status: status,
+            activeProgram: activeProgram
+        )
+        let parameters = ["aspiratedMicroliters": aspiratedMicroliters, "newVolumeMicroliters": newVolumeMicroliters]
+        if report.verdict == .rejected {
+            let intent = try audit(actor, "refill", parameters)
+            let findings = report.findings.filter { $0.severity == .hard }.map(\.message).joined(separator: "; ")
+            try record(intent, outcome: .refused, detail: findings)
+            throw DaemonError(.limitExceeded, findings, details: ["capacityMicroliters": "\(report.capacityMicroliters)"])
+        }
+        let response = try await command("refill", parameters, by: actor) { session in
+            try await session.refill(aspiratedMicroliters: aspiratedMicroliters, newVolumeMicroliters: newVolumeMicroliters)
+        }
+        return RefillResult(report: report, pump: response)
+    }
+
+    func clinicianBolus(_ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse {
+        do {
+            try request.validate()
+        } catch {
+            throw DaemonError(.badRequest, "invalid bolus: \(error)")
+        }
+        return try await command("bolus.clinician", request, by: actor) { session in
+            try await session.clinicianBolus(request)
+        }
+    }
+
+    func patientBolus(by actor: Actor) async throws(DaemonError) -> PatientBolusResponse {
+        // The daemon checks lockout and daily maximum too (BRIEF §3); the pump enforces them.
+        if let program = activeProgram, let status {
+            let recent = (try? store.events(pumpID: id, from: status.lastEventSequence > 500 ? status.lastEventSequence - 500 : 1, limit: 600)) ?? []
+            if let finding = PatientBolusCheck.check(program: program, events: recent, nowMs: status.pumpTimeMs) {
+                let intent = try audit(actor, "bolus.patient", [String: String]())
+                try record(intent, outcome: .refused, detail: finding.message)
+                throw DaemonError(.limitExceeded, finding.message, details: ["rule": finding.rule])
+            }
+        }
+        return try await command("bolus.patient", [String: String](), by: actor) { session in
+            try await session.patientBolus()
+        }
+    }
+
+    func suspend(by actor: Actor) async throws(DaemonError) -> SuspendResponse {
+        try await command("suspend", [String: String](), by: actor, blockedByUncertainty: false) { session in
+            try await session.suspend()
+        }
+    }
+
+    func resume(by actor: Actor) async throws(DaemonError) -> ResumeResponse {
+        try await command("resume", [String: String](), by: actor) { session in
+            try await session.resume()
+        }
+    }
+
+    func acknowledgeAlarms(mask: UInt32, by actor: Actor) async throws(DaemonError) -> AcknowledgeAlarmsResponse {
+        try await command("alarms.acknowledge", ["mask": mask], by: actor) { session in
+            try await session.acknowledgeAlarms(mask)
+        }
+    }
+
+    func setClock(timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse {
+        guard (-900...900).contains(utcOffsetMinutes) else {
+            throw DaemonError(.badRequest, "utcOffsetMinutes must be -900...900")
+        }
+        return try await command("clock.set", ["timeMs": "\(timeMs)", "utcOffsetMinutes": "\(utcOffsetMinutes)"], by: actor) { session in
+            try await session.setClock(timeMs: timeMs, utcOffsetMinutes: utcOffsetMinutes)
+        }
+    }
+
+    /// A changing command: blocked while an earlier one is uncertain (suspend excepted), the
+    /// intent recorded before sending, the outcome recorded after, every SessionError mapped
+    /// to what the API says (SPEC §7.6).
+    private func command<Response: Sendable>(
+        _ action: String,
+        _ parameters: some Encodable,
+        by actor: Actor,
+        blockedByUncertainty: Bool = true,
+        _ body: (PumpSession) async throws -> Response
+    ) async throws(DaemonError) -> Response {
+        if blockedByUncertainty {
+            let pending = ((try? store.unresolved(pumpID: id)) ?? []).map(\.requestID)
+            if !pending.isEmpty {
+                throw DaemonError(
+                    .blockedByUncertainty,
+                    "the outcome of request \(pending.map(String.init).joined(separator: ", ")) is not known yet; only suspend is allowed until the pump's record resolves it",
+                    details: ["requests": pending.map(String.init).joined(separator: ",")]
+                )
+            }
+        }
+        let session = try await currentSession()
+        let intent = try audit(actor, action, parameters)
+        do {
+            let response = try await body(session)
+            try record(intent, outcome: .done, detail: "")
+            return response
+        } catch {
+            guard let error = error as? SessionError else {
+                try record(intent, outcome: .failed, detail: "\(error)")
+                throw DaemonError(.internalError, "\(error)")
+            }
+            switch error {
+            case .uncertain(let requestID, let type):
+                do {
+                    try store.markUncertain(pumpID: id, requestID: requestID, action: action, intentID: intent,
+                                            detail: "\(type.name) request \(requestID) sent, no answer", timeMs: Self.nowMs())
+                } catch {
+                    logger.critical("an uncertain request could not be recorded: \(error)")
+                }
+                // Resolve it in a new session, so that no delayed copy can still run (SPEC §7.6).
+                await session.close()
+                throw DaemonError(.uncertain, "\(action): sent, but the pump's answer was lost; it is being resolved from the pump's record",
+                                  details: ["requestID": "\(requestID)"])
+            case .refused(let code, let detail, _):
+                try record(intent, outcome: .rejected, detail: "\(code.name) (detail \(detail))")
+                throw DaemonError(.refusedByPump, "the pump refused it: \(code.name)", details: ["code": code.name, "detail": "\(detail)"])
+            case .pushFailed(let why):
+                try record(intent, outcome: .failed, detail: why)
+                throw DaemonError(.refusedByPump, why)
+            case .notConnected:
+                try record(intent, outcome: .failed, detail: "link down before sending")
+                throw DaemonError(.linkDown, "the link to pump \(id) is down")
+            default:
+                try record(intent, outcome: .failed, detail: "\(error)")
+                throw DaemonError(.linkDown, "\(error)")
+            }
+        }
+    }
+
+    private func currentSession() async throws(DaemonError) -> PumpSession {
+        do {
+            return try await connection.session()
+        } catch {
+            throw DaemonError(.linkDown, "the link to pump \(id) is down")
+        }
+    }
+
+    private func sessionCall<T>(_ body: () async throws -> T) async throws(DaemonError) -> T {
+        do {
+            return try await body()
+        } catch {
+            switch error as? SessionError {
+            case .refused(let code, let detail, _):
+                throw DaemonError(.refusedByPump, "the pump refused it: \(code.name)", details: ["code": code.name, "detail": "\(detail)"])
+            default:
+                throw DaemonError(.linkDown, "\(error)")
+            }
+        }
+    }
+
+    private func audit(_ actor: Actor, _ action: String, _ parameters: some Encodable) throws(DaemonError) -> Int64 {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let text = (try? encoder.encode(parameters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        do {
+            return try store.recordIntent(actor: actor.name, role: actor.role.rawValue, pumpID: id, action: action, parameters: text, requestID: nil, timeMs: Self.nowMs())
+        } catch {
+            throw DaemonError(.internalError, "the audit log cannot be written, so nothing is sent: \(error)")
+        }
+    }
+
+    private func record(_ intent: Int64, outcome: AuditOutcome, detail: String, requestID: UInt32? = nil) throws(DaemonError) {
+        do {
+            _ = try store.recordOutcome(intentID: intent, outcome: outcome, detail: detail, requestID: requestID, timeMs: Self.nowMs())
+        } catch {
+            throw DaemonError(.internalError, "the audit log cannot be written: \(error)")
+        }
+    }
+
+    static func nowMs() -> UInt64 {
+        UInt64(Date().timeIntervalSince1970 * 1000)
+    }
+}
+
+private struct PushParameters: Encodable {
+    var program: Program
+    var override: Override?
+    var verdict: Verdict
+}
