@@ -9,11 +9,12 @@ struct PumpCtl: AsyncParsableCommand {
         abstract: "Programs and inspects PumpLink pumps.",
         discussion: """
             Talks to a pump directly over a serial port (--port, with the pump's pairing key in \
-            --key-file). Exit codes: 0 done, 1 failed or refused, 2 usage, 3 outcome uncertain \
+            --key-file), or lists and watches the pumps of a running pumplinkd (devices, \
+            watch-daemon; --daemon and --token). Exit codes: 0 done, 1 failed or refused, 2 usage, 3 outcome uncertain \
             (a changing command was sent but its result is unknown: check the pump before retrying).
             """,
         subcommands: [
-            Ports.self, StatusCommand.self, Watch.self, Events.self, ProgramCommand.self, Refill.self,
+            Ports.self, Devices.self, DaemonWatch.self, StatusCommand.self, Watch.self, Events.self, ProgramCommand.self, Refill.self,
             Bolus.self, Suspend.self, Resume.self, Alarms.self, Clock.self,
         ]
     )
