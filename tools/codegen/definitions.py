@@ -52,3 +52,16 @@ def payloads(data):
 
 def payload_struct_name(message, direction):
     return message["name"] + ("Request" if direction == "request" else "Response")
+
+
+def write_or_check(output, text, argv):
+    """Writes a generated file, or with --check reports (exit status 1) that it is out of date."""
+    if "--check" in argv:
+        current = output.read_text() if output.exists() else ""
+        if current != text:
+            print("%s is out of date: run python3 tools/codegen/generate.py" % output.relative_to(ROOT))
+            return 1
+        return 0
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text)
+    return 0

@@ -5,7 +5,7 @@ Usage: generate_swift.py [--check]   (--check: exit 1 if the committed file is o
 """
 import sys
 
-from definitions import ROOT, load, field_range, int_bounds, payloads, payload_struct_name, lower_camel
+from definitions import ROOT, load, field_range, int_bounds, payloads, payload_struct_name, lower_camel, write_or_check
 
 OUTPUT = ROOT / "Sources" / "PumpProtocol" / "Generated" / "Messages.swift"
 
@@ -332,16 +332,7 @@ def generate(data):
 
 
 def main():
-    text = generate(load())
-    if "--check" in sys.argv:
-        current = OUTPUT.read_text() if OUTPUT.exists() else ""
-        if current != text:
-            print("%s is out of date: run python3 tools/codegen/generate.py" % OUTPUT.relative_to(ROOT))
-            return 1
-        return 0
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(text)
-    return 0
+    return write_or_check(OUTPUT, generate(load()), sys.argv)
 
 
 if __name__ == "__main__":
