@@ -47,7 +47,6 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         return try JSONDecoder().decode(SavedState.self, from: Data(contentsOf: url))
     }
 
-    public var faultSettings: LinkFaultSettings { faults.settings }
     public var faultCounts: LinkFaultInjector.Counts { faults.counts }
 
     /// Changes the link faults while running; the generator restarts from the new seed.

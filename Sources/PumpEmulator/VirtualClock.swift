@@ -20,11 +20,6 @@ public struct VirtualClock: Sendable {
         return originMs + elapsedMs * timeScale
     }
 
-    /// Real time that passes while `milliseconds` of pump time do.
-    public func realDuration(ofPumpMilliseconds milliseconds: UInt64) -> Duration {
-        .microseconds(Int64(milliseconds * 1000 / timeScale))
-    }
-
     /// Wall-clock milliseconds since the epoch.
     public static func wallClockMs() -> UInt64 {
         var now = timespec()
