@@ -381,41 +381,6 @@ public struct Pump: Sendable, Hashable {
         return EventRange(oldestSequence: oldest, lastSequence: state.lastEventSequence, events: page)
     }
 
-    /// Dry run: the pump time at which `alarm` would be raised if the pump were left alone
-    /// from now (and, if `takingEveryPatientBolus`, every patient bolus were taken as soon as it
-    /// is allowed: the projection the refill date needs), or nil if not within `horizonMs` of
-    /// reference time. Works on a copy; this pump is not changed.
-    public func projectedAlarmTime(
-        _ alarm: AlarmCode = .reservoirLow,
-        takingEveryPatientBolus: Bool = false,
-        horizonMs: UInt64 = 366 * UInt64(PumpCalendar.millisecondsPerDay)
-    ) -> UInt64? {
-        if state.alarmConditionMask & alarm.mask != 0 { return state.pumpTimeMs }
-        var copy = self
-        let end = state.referenceTimeMs.saturatingAdding(horizonMs)
-        func raisedAt(_ pump: Pump) -> UInt64? {
-            guard pump.state.alarmConditionMask & alarm.mask != 0 else { return nil }
-            return pump.state.events.last { $0.kind == .alarmRaised && $0.code == alarm.rawValue }?.timeMs ?? pump.state.pumpTimeMs
-        }
-        while copy.state.referenceTimeMs < end {
-            let now = copy.state.referenceTimeMs
-            var next = min(end, now.saturatingAdding(UInt64(PumpCalendar.millisecondsPerDay)))
-            if takingEveryPatientBolus {
-                let wait = copy.patientBolusAvailableInSeconds
-                if wait == 0, (try? copy.patientBolus(nowMs: now, requestId: 0))?.outcome == .started {
-                    if let time = raisedAt(copy) { return time }
-                    continue
-                }
-                if wait != 0, wait != Self.patientBolusNotAvailable {
-                    next = min(next, now.saturatingAdding(UInt64(wait) * 1000))
-                }
-            }
-            copy.advance(to: next)
-            if let time = raisedAt(copy) { return time }
-        }
-        return nil
-    }
-
     // MARK: - Derived values
 
     /// The basal rate of the active program at the pump's local time now (whether or not it runs).

@@ -240,22 +240,7 @@ import Testing
     }
 }
 
-@Suite struct ProjectionTests {
-    @Test func lowReservoirDateWithAndWithoutPatientBoluses() throws {
-        // 1 µL/min; 2300 µL, threshold 2000: 300 µL to go, 300 min without patient boluses.
-        // Taking each allowed 50 µL patient bolus (5 min, lockout 60, at most 3): boluses at 0,
-        // 60 and 120 min; by 125 min basal 125 + 150 = 275 µL; the last 25 µL take until 150 min.
-        let patient = PatientBolusSettings(doseMicrograms: 50, durationMinutes: 5, lockoutMinutes: 60, maxPerDay: 3)
-        let pump = try makePump(program: makeProgram(steps: [everyDay(0, 1440)], patient: patient), reservoir: 2300)
-        #expect(pump.projectedAlarmTime(.reservoirLow) == monday + 300 * minute)
-        #expect(pump.projectedAlarmTime(.reservoirLow, takingEveryPatientBolus: true) == monday + 150 * minute)
-        // Empty: 2300 min of basal alone.
-        #expect(pump.projectedAlarmTime(.reservoirEmpty) == monday + 2300 * minute)
-        // The pump itself did not move.
-        #expect(pump.state.referenceTimeMs == monday && pump.status.totalDeliveredMicrograms == 0)
-        #expect(pump.projectedAlarmTime(.reservoirLow, horizonMs: hour) == nil)
-    }
-
+@Suite struct ConcentrationChangeTests {
     @Test func aNewConcentrationKeepsTheReservoirVolume() throws {
         // 1000 µg/day at 7000 µg/mL for a day: 142.857 µL used, 19 857.142 µL left (19 858 shown:
         // reports round up).
