@@ -55,7 +55,7 @@ struct ConnectionTests {
         let running = Task { await connection.run() }
         defer { running.cancel() }
 
-        _ = try await waitFor(.seconds(5)) { await collected.upCount == 1 }
+        _ = try await waitFor(.seconds(20)) { await collected.upCount == 1 }
         try #require(await collected.upCount == 1)
         _ = try await waitFor(.seconds(2)) { await collected.events.count >= 2 }
         let bolus = try await connection.session().patientBolus()

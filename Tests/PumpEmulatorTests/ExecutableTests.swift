@@ -23,8 +23,21 @@ struct ExecutableTests {
         var stderr: String
     }
 
+    /// Runs a program to its end. The waiting happens on a Dispatch thread, not on the
+    /// concurrency pool, so tests running beside it keep their threads.
     @discardableResult
-    static func run(_ program: String, _ arguments: [String], in directory: URL, input: String? = nil) throws -> Output {
+    static func run(_ program: String, _ arguments: [String], in directory: URL, input: String? = nil) async throws -> Output {
+        try await offPool { try runBlocking(program, arguments, in: directory, input: input) }
+    }
+
+    /// Runs blocking work on a Dispatch thread and waits for it without holding a pool thread.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    private static func runBlocking(_ program: String, _ arguments: [String], in directory: URL, input: String?) throws -> Output {
         let process = Process()
         process.executableURL = products.appendingPathComponent(program)
         process.arguments = arguments
@@ -44,8 +57,12 @@ struct ExecutableTests {
         return Output(status: process.terminationStatus, stdout: stdout, stderr: stderr)
     }
 
-    /// Starts the emulator and waits for its announcement line.
-    static func startEmulator(in directory: URL, arguments: [String]) throws -> (Process, String) {
+    /// Starts the emulator and waits (off the pool) for its announcement line.
+    static func startEmulator(in directory: URL, arguments: [String]) async throws -> (Process, String) {
+        try await offPool { try startEmulatorBlocking(in: directory, arguments: arguments) }
+    }
+
+    private static func startEmulatorBlocking(in directory: URL, arguments: [String]) throws -> (Process, String) {
         let process = Process()
         process.executableURL = products.appendingPathComponent("pump-emulator")
         process.arguments = arguments
@@ -71,56 +88,56 @@ struct ExecutableTests {
         }
     }
 
-    @Test func emulatorAndPumpctlWorkTogether() throws {
+    @Test func emulatorAndPumpctlWorkTogether() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-exe-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let link = directory.appendingPathComponent("pump0").path
-        let (emulator, announced) = try Self.startEmulator(in: directory, arguments: ["--link", link, "--time-scale", "60"])
+        let (emulator, announced) = try await Self.startEmulator(in: directory, arguments: ["--link", link, "--time-scale", "60"])
         defer { Self.stop(emulator) }
         #expect(announced.contains("PLE-0001 on /dev/pts/"))
         let connection = ["--port", link, "--key-file", "pumplink-keys/PLE-0001.key"]
 
-        let status = try Self.run("pumpctl", ["status"] + connection, in: directory)
+        let status = try await Self.run("pumpctl", ["status"] + connection, in: directory)
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("serial PLE-0001"))
         #expect(status.stdout.contains("therapy          running"))
 
-        let json = try Self.run("pumpctl", ["status", "--json"] + connection, in: directory)
+        let json = try await Self.run("pumpctl", ["status", "--json"] + connection, in: directory)
         let decoded = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         #expect(decoded?["activeProgramId"] as? Int == 1)
         #expect(decoded?["therapyState"] as? String == "running")
 
-        let bolus = try Self.run("pumpctl", ["bolus", "patient"] + connection, in: directory)
+        let bolus = try await Self.run("pumpctl", ["bolus", "patient"] + connection, in: directory)
         #expect(bolus.status == 0)
         #expect(bolus.stdout.contains("started"))
-        let refused = try Self.run("pumpctl", ["bolus", "patient"] + connection, in: directory)
+        let refused = try await Self.run("pumpctl", ["bolus", "patient"] + connection, in: directory)
         #expect(refused.status == 1)
         #expect(refused.stdout.contains("refusedBolusInProgress"))  // the first one runs for 10 min
 
         // A program push, confirmed at the prompt; then shown back.
         let programFile = directory.appendingPathComponent("program.json")
-        let show = try Self.run("pumpctl", ["program", "show"] + connection, in: directory)
+        let show = try await Self.run("pumpctl", ["program", "show"] + connection, in: directory)
         var program = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
         program["programId"] = 2
         try JSONSerialization.data(withJSONObject: program).write(to: programFile)
-        let declined = try Self.run("pumpctl", ["program", "push", programFile.path] + connection, in: directory, input: "no\n")
+        let declined = try await Self.run("pumpctl", ["program", "push", programFile.path] + connection, in: directory, input: "no\n")
         #expect(declined.status == 1)
-        let pushed = try Self.run("pumpctl", ["program", "push", programFile.path] + connection, in: directory, input: "yes\n")
+        let pushed = try await Self.run("pumpctl", ["program", "push", programFile.path] + connection, in: directory, input: "yes\n")
         #expect(pushed.status == 0, "\(pushed.stderr)")
         #expect(pushed.stdout.contains("active now:      program 2"))
 
-        let overCapacity = try Self.run("pumpctl", ["refill", "--aspirated-microliters", "1000", "--new-volume-microliters", "40000"] + connection, in: directory)
+        let overCapacity = try await Self.run("pumpctl", ["refill", "--aspirated-microliters", "1000", "--new-volume-microliters", "40000"] + connection, in: directory)
         #expect(overCapacity.status == 1)
         #expect(overCapacity.stderr.contains("volumeExceedsCapacity"))
 
-        let events = try Self.run("pumpctl", ["events"] + connection, in: directory)
+        let events = try await Self.run("pumpctl", ["events"] + connection, in: directory)
         #expect(events.stdout.contains("programActivated  program 2"))
         #expect(events.stdout.contains("patientBolusRefused"))
 
         let wrongKey = directory.appendingPathComponent("wrong.key")
         try Data((String(repeating: "ab", count: 32) + "\n").utf8).write(to: wrongKey)
-        let refusedKey = try Self.run("pumpctl", ["status", "--port", link, "--key-file", wrongKey.path], in: directory)
+        let refusedKey = try await Self.run("pumpctl", ["status", "--port", link, "--key-file", wrongKey.path], in: directory)
         #expect(refusedKey.status == 1)
         #expect(refusedKey.stderr.contains("authentication"))
     }

@@ -33,7 +33,7 @@ struct RestartTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let link = directory.appendingPathComponent("pump0").path
         let arguments = ["--link", link, "--time-scale", "600"]
-        var (emulator, _) = try ExecutableTests.startEmulator(in: directory, arguments: arguments)
+        var (emulator, _) = try await ExecutableTests.startEmulator(in: directory, arguments: arguments)
         defer { ExecutableTests.stop(emulator) }
         let keyText = try String(contentsOfFile: directory.appendingPathComponent("pumplink-keys/PLE-0001.key").path, encoding: .utf8)
         let key = try PairingKey(hex: keyText)
@@ -51,7 +51,7 @@ struct RestartTests {
         let running = Task { await connection.run() }
         defer { running.cancel(); eventTask.cancel(); stateTask.cancel() }
 
-        _ = try await waitFor(.seconds(5)) { await seen.ups == 1 }
+        _ = try await waitFor(.seconds(20)) { await seen.ups == 1 }
         try #require(await seen.ups == 1)
         let started = try await connection.session().patientBolus()
         #expect(started.outcome == .started)
@@ -62,7 +62,7 @@ struct RestartTests {
         let downAfter = try await waitFor(.seconds(5)) { await seen.downs >= 1 }
         #expect(downAfter < .seconds(3), "link down reported within seconds")
 
-        (emulator, _) = try ExecutableTests.startEmulator(in: directory, arguments: arguments)
+        (emulator, _) = try await ExecutableTests.startEmulator(in: directory, arguments: arguments)
         let upAfter = try await waitFor(.seconds(8)) { await seen.ups >= 2 }
         #expect(upAfter < .seconds(5), "reconnected within 5 s of the port returning")
 

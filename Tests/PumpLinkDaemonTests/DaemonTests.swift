@@ -67,7 +67,7 @@ struct DaemonTests {
             fleet = try PumpFleet(configuration: rig.configuration, logger: Logger(label: "test"))
             let fleet = self.fleet
             running = Task { await fleet.run() }
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
                 let summary = await fleet.pumps().first
                 if summary?.link == .up, summary?.status != nil { break }

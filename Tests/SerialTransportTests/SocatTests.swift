@@ -24,7 +24,7 @@ struct SocatTests {
             )
         )
         defer { child.stop() }
-        try #require(await waitForPaths([left, right], seconds: 5), "socat did not create its links")
+        try #require(await waitForPaths([left, right], seconds: 20), "socat did not create its links")
 
         let a = try SerialPort.open(path: left)
         defer { a.close() }
