@@ -125,6 +125,7 @@ let package = Package(
         .executableTarget(
             name: "pumpctl",
             dependencies: [
+                "PumpSafety",
                 "PumpSession",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -4,18 +4,50 @@ import PumpProtocol
 import PumpSession
 import SerialTransport
 
-/// Options every command that talks to a pump takes.
+/// Options every command that talks to a pump takes: the pump's port and key, or its id in
+/// pumplinkd (with the daemon's address and an API token).
 struct ConnectionOptions: ParsableArguments {
     @Option(help: "The pump's serial port: a device, a pseudo-terminal or a symlink to one.")
-    var port: String
+    var port: String?
 
     @Option(help: "File with the pump's pairing key (64 hex digits).")
-    var keyFile: String
+    var keyFile: String?
+
+    @Option(help: "The pump's id in pumplinkd: go through the daemon instead of a port.")
+    var pump: String?
+
+    @Option(help: "pumplinkd's address, with --pump (default: $PUMPLINK_DAEMON or http://127.0.0.1:8750).")
+    var daemon: String = ProcessInfo.processInfo.environment["PUMPLINK_DAEMON"] ?? "http://127.0.0.1:8750"
+
+    @Option(help: "API token, with --pump (default: $PUMPLINK_TOKEN).")
+    var token: String = ProcessInfo.processInfo.environment["PUMPLINK_TOKEN"] ?? ""
 
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    /// Exactly one way to the pump: a port with its key file, or a pump of pumplinkd.
+    func validate() throws {
+        switch (port != nil || keyFile != nil, pump != nil) {
+        case (true, true):
+            throw ValidationError("give either --port and --key-file (direct) or --pump (through pumplinkd), not both")
+        case (false, false):
+            throw ValidationError("give either --port and --key-file (direct) or --pump (through pumplinkd)")
+        case (true, false):
+            guard port != nil, keyFile != nil else { throw ValidationError("--port and --key-file go together") }
+        case (false, true):
+            guard URL(string: daemon)?.scheme != nil else { throw ValidationError("--daemon: not a URL: \(daemon)") }
+            guard !token.isEmpty else { throw ValidationError("--pump needs an API token: give --token or set PUMPLINK_TOKEN") }
+        }
+    }
+
+    /// The pump through pumplinkd, or nil if the options name a port.
+    var remote: RemotePump? {
+        guard let pump, let base = URL(string: daemon) else { return nil }
+        return RemotePump(client: DaemonClient(base: base, token: token), id: pump, json: json)
+    }
+
     func connect() async throws -> PumpSession {
+        guard let port, let keyFile else { throw CommandFailure("give --port and --key-file", exitCode: 2) }
         let key: PairingKey
         do {
             key = try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))

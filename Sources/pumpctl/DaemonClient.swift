@@ -30,35 +30,48 @@ struct DaemonClient: Sendable {
     let base: URL
     let token: String
 
+    /// An error response of the daemon: `{"error": {"code", "message"}}`.
     struct Failure: Error, CustomStringConvertible {
         var status: Int
         var code: String
         var message: String
-        var description: String { "\(code) (\(status)): \(message)" }
+        var description: String { "\(code): \(message)" }
     }
 
-    func get<T: Decodable>(_ path: String, as _: T.Type = T.self) async throws -> T {
-        try await send("GET", path, body: nil)
+    func get<T: Decodable>(_ path: String, query: [URLQueryItem] = [], as _: T.Type = T.self) async throws -> T {
+        try JSONDecoder().decode(T.self, from: try await send("GET", path, query: query, body: nil))
     }
 
     func post<T: Decodable>(_ path: String, body: some Encodable, as _: T.Type = T.self) async throws -> T {
-        try await send("POST", path, body: try JSONEncoder().encode(body))
+        try JSONDecoder().decode(T.self, from: try await send("POST", path, body: try JSONEncoder().encode(body)))
     }
 
-    private func send<T: Decodable>(_ method: String, _ path: String, body: Data?) async throws -> T {
-        var request = URLRequest(url: base.appendingPathComponent(path))
+    /// The response body of a successful request, as it came; an error response throws `Failure`.
+    func send(_ method: String, _ path: String, query: [URLQueryItem] = [], body: Data?) async throws -> Data {
+        guard var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false) else {
+            throw CommandFailure("not a URL: \(base)")
+        }
+        if !query.isEmpty { components.queryItems = query }
+        guard let url = components.url else { throw CommandFailure("not a URL: \(components)") }
+        var request = URLRequest(url: url)
         request.httpMethod = method
         request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         request.httpBody = body
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let data: Data
+        let response: URLResponse
+        do {
+            (data, response) = try await URLSession.shared.data(for: request)
+        } catch {
+            throw CommandFailure("cannot reach pumplinkd at \(base): \(error.localizedDescription)")
+        }
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) else {
             let envelope = try? JSONDecoder().decode(ErrorEnvelope.self, from: data)
             throw Failure(status: status, code: envelope?.error.code ?? "http\(status)",
                           message: envelope?.error.message ?? String(decoding: data, as: UTF8.self))
         }
-        return try JSONDecoder().decode(T.self, from: data)
+        return data
     }
 
     private struct ErrorEnvelope: Decodable {
@@ -117,12 +130,25 @@ struct DaemonWatch: AsyncParsableCommand {
     var intervalMs: Int = 1000
 
     func run() async throws {
-        let client = try daemon.client
-        while true {
-            do {
-                let summary = try await client.get("v1/pumps/\(pump)", as: DaemonPumpDetail.self).summary
+        let remote = RemotePump(client: try daemon.client, id: pump, json: false)
+        try await watchDaemon(remote, label: daemon.daemon, intervalMs: intervalMs)
+    }
+}
+
+/// Redraws a pump's status from pumplinkd every `intervalMs` until interrupted, like watch(1).
+func watchDaemon(_ pump: RemotePump, label: String, intervalMs: Int) async throws -> Never {
+    while true {
+        do {
+            let summary = try await pump.get(echo: false, as: DaemonPumpDetail.self).summary
+            if pump.json {
+                if let status = summary.status {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys]
+                    emit(String(decoding: try encoder.encode(status), as: UTF8.self) + "\n")
+                }
+            } else {
                 var screen = "\u{1B}[H\u{1B}[2J"
-                screen += "pumplinkd \(daemon.daemon): pump \(summary.id), serial \(summary.serialNumber ?? "?"), link \(summary.link.state)"
+                screen += "pumplinkd \(label): pump \(summary.id), serial \(summary.serialNumber ?? "?"), link \(summary.link.state)"
                 screen += summary.link.reason.map { " (\($0))" } ?? ""
                 screen += "\n\n"
                 if let status = summary.status { screen += Format.status(status) + "\n" }
@@ -130,16 +156,22 @@ struct DaemonWatch: AsyncParsableCommand {
                     screen += "UNCERTAIN requests \(summary.uncertainRequests): doses blocked until resolved\n"
                 }
                 emit(screen)
-            } catch {
-                emit("\u{1B}[H\u{1B}[2Jpumplinkd \(daemon.daemon): \(error)\n")
             }
-            try await Task.sleep(for: .milliseconds(intervalMs))
+        } catch {
+            if pump.json { throw error }
+            emit("\u{1B}[H\u{1B}[2Jpumplinkd \(label): \(error)\n")
         }
+        try await Task.sleep(for: .milliseconds(intervalMs))
     }
 }
 
+/// The daemon's `PumpDetail` (GET /v1/pumps/{id}).
 struct DaemonPumpDetail: Decodable {
     var summary: DaemonPump
+    var firmwareVersion: String?
+    var reservoirCapacityMicroliters: UInt32?
+    var activeProgram: PumpProtocol.Program?
+    var lastStoredEventSequence: UInt32
 }
 
 /// Any JSON, passed through.

@@ -1,5 +1,6 @@
 import Foundation
 import PumpProtocol
+import PumpSafety
 
 /// Text forms of pump values for people.
 enum Format {
@@ -79,5 +80,53 @@ enum Format {
         }
         let request = event.requestId == 0 ? "" : " [request \(event.requestId)]"
         return "#\(event.sequence)  \(time(event.timeMs))  \(event.kind.name)  \(detail)\(request)"
+    }
+    static func date(_ ms: UInt64?) -> String {
+        ms.map { time($0) } ?? "more than a year away"
+    }
+
+    static func finding(_ finding: Finding) -> String {
+        var line = "  \(finding.severity.rawValue.uppercased())  \(finding.rule): \(finding.message)"
+        if let value = finding.value, let limit = finding.limit { line += " (\(value), limit \(limit))" }
+        return line
+    }
+
+    /// A program review: doses by weekday, the change, the projections, the findings, the verdict.
+    static func programReport(_ report: ProgramReport) -> String {
+        let weekdays = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+        var lines = [
+            "program          \(report.programId), \(report.drug.name) \(report.concentrationMicrogramsPerMilliliter) µg/mL",
+            "daily dose       " + zip(weekdays, report.dailyDoseMicrogramsByWeekday).map { "\($0) \(milligrams($1))" }.joined(separator: ", "),
+            "largest          \(milligrams(report.dailyDoseMicrograms))/day, \(milligrams(report.dailyDoseWithPatientBolusesMicrograms))/day with every patient bolus",
+        ]
+        let change: String =
+            switch (report.activeDailyDoseMicrograms, report.changePercent) {
+            case (let active?, let percent?): "\(percent >= 0 ? "+" : "")\(percent) % against the active \(milligrams(active))/day"
+            case (let active?, nil): "not comparable with the active \(milligrams(active))/day (other drug or concentration)"
+            case (nil, _): "no active program"
+            }
+        lines.append("change           \(change)")
+        lines.append("reservoir low    \(date(report.projectedLowReservoirAtMs))")
+        lines.append("reservoir empty  \(date(report.projectedEmptyAtMs))")
+        if let rule = report.pumpRule { lines.append("pump rule        the pump would refuse it (rule \(rule))") }
+        lines.append(report.findings.isEmpty ? "findings         none" : "findings")
+        lines += report.findings.map(finding)
+        lines.append("verdict          \(report.verdict)" + (report.override.map { " (override: \($0.reason))" } ?? ""))
+        return lines.joined(separator: "\n")
+    }
+
+    static func refill(_ result: RefillResult) -> String {
+        var lines = [
+            "expected left:   \(milliliters(result.pump.expectedMicroliters))",
+            "aspirated:       \(milliliters(result.pump.aspiratedMicroliters))",
+        ]
+        if result.report.discrepancy || result.pump.discrepancy != 0 {
+            lines.append("WARNING: the aspirated volume differs from the expected one beyond the allowed gap")
+        }
+        lines.append("reservoir now:   \(milliliters(result.pump.reservoirMicroliters)) of \(milliliters(result.report.capacityMicroliters))")
+        lines.append("reservoir low:   \(date(result.report.projectedLowReservoirAtMs))")
+        lines.append("reservoir empty: \(date(result.report.projectedEmptyAtMs))")
+        lines += result.report.findings.map(finding)
+        return lines.joined(separator: "\n")
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 
 /// `pumpctl`: the command-line programmer and diagnostics tool.
@@ -9,8 +10,8 @@ struct PumpCtl: AsyncParsableCommand {
         abstract: "Programs and inspects PumpLink pumps.",
         discussion: """
             Talks to a pump directly over a serial port (--port, with the pump's pairing key in \
-            --key-file), or lists and watches the pumps of a running pumplinkd (devices, \
-            watch-daemon; --daemon and --token). Exit codes: 0 done, 1 failed or refused, 2 usage, 3 outcome uncertain \
+            --key-file), or to a pump of a running pumplinkd (--pump, with --daemon and --token or \
+            PUMPLINK_DAEMON and PUMPLINK_TOKEN); devices and watch-daemon list and watch its pumps. Exit codes: 0 done, 1 failed or refused, 2 usage, 3 outcome uncertain \
             (a changing command was sent but its result is unknown: check the pump before retrying).
             """,
         subcommands: [
@@ -33,7 +34,10 @@ struct PumpCtl: AsyncParsableCommand {
                 try command.run()
             }
         } catch {
-            exit(withError: error)
+            // Usage errors exit with 2, like the other refusals before anything is sent.
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
         }
     }
 }
