@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "PumpModel", targets: ["PumpModel"]),
         .library(name: "PumpEmulator", targets: ["PumpEmulator"]),
         .library(name: "PumpSession", targets: ["PumpSession"]),
+        .library(name: "PumpCapture", targets: ["PumpCapture"]),
         .executable(name: "pump-emulator", targets: ["pump-emulator"]),
         .executable(name: "pumpctl", targets: ["pumpctl"]),
         .executable(name: "pumplinkd", targets: ["pumplinkd"]),
@@ -73,6 +74,12 @@ let package = Package(
                 "SerialTransport",
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Link captures: pcapng writing, reading and rotation, a recording byte link, frame decoding.
+        .target(
+            name: "PumpCapture",
+            dependencies: ["PumpProtocol", "SerialTransport"],
             swiftSettings: swiftSettings
         ),
         // The daemon's safety rules: drug library, program review (dry run), refill and bolus checks.
@@ -140,6 +147,11 @@ let package = Package(
         .testTarget(
             name: "SerialTransportTests",
             dependencies: ["SerialTransport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PumpCaptureTests",
+            dependencies: ["PumpCapture", "PumpProtocol", "SerialTransport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
