@@ -1,0 +1,1 @@
+// Link captures in pcapng (SPEC §15).
