@@ -174,6 +174,8 @@ let package = Package(
             dependencies: [
                 "PumpLinkDaemon",
                 "PumpEmulator",
+                "PumpSession",
+                "PumpStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

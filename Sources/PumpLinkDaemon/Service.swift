@@ -161,8 +161,10 @@ public struct AuditRecord: Sendable, Hashable, Codable {
     public var detail: String
     /// The protocol request id, if a request was sent.
     public var requestID: UInt32?
+    /// For an outcome, the id of the intent row it concludes; nil for an intent.
+    public var intentID: Int64?
 
-    public init(id: Int64, timeMs: UInt64, actor: String, role: String, pumpID: String, action: String, parameters: String, outcome: String, detail: String, requestID: UInt32?) {
+    public init(id: Int64, timeMs: UInt64, actor: String, role: String, pumpID: String, action: String, parameters: String, outcome: String, detail: String, requestID: UInt32?, intentID: Int64? = nil) {
         self.id = id
         self.timeMs = timeMs
         self.actor = actor
@@ -173,6 +175,7 @@ public struct AuditRecord: Sendable, Hashable, Codable {
         self.outcome = outcome
         self.detail = detail
         self.requestID = requestID
+        self.intentID = intentID
     }
 }
 

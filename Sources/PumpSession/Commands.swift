@@ -191,6 +191,21 @@ extension PumpSession {
             throw .pushFailed("the program does not encode: \(error)")
         }
         let checksum = CRC32C.checksum(bytes)
+        do {
+            try await stage(program, bytes: bytes, checksum: checksum)
+        } catch .uncertain(let requestID, let type) {
+            // Staging changes only the staging slot, which the next push starts afresh: an
+            // unanswered staging request leaves the active program as it was (SPEC §9.6).
+            throw .pushFailed("\(type.name) request \(requestID) was not answered; nothing was activated")
+        }
+        return try await request(
+            ProgramActivateRequest(programId: program.programId, checksum: checksum),
+            expecting: ProgramActivateResponse.self
+        )
+    }
+
+    /// Upload, verify and read back: everything before activation.
+    private func stage(_ program: Program, bytes: [UInt8], checksum: UInt32) async throws(SessionError) {
         _ = try await request(
             ProgramStageBeginRequest(programId: program.programId, totalLength: UInt16(bytes.count), checksum: checksum),
             expecting: ProgramStageBeginResponse.self
@@ -216,10 +231,6 @@ extension PumpSession {
         guard readBack.bytes == bytes else {
             throw .pushFailed("read-back of the staged program differs from what was sent")
         }
-        return try await request(
-            ProgramActivateRequest(programId: program.programId, checksum: checksum),
-            expecting: ProgramActivateResponse.self
-        )
     }
 }
 

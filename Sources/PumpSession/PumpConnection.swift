@@ -23,6 +23,12 @@ public actor PumpConnection {
         /// First and longest wait between reconnection attempts.
         public var initialBackoff: Duration = .milliseconds(100)
         public var maximumBackoff: Duration = .seconds(2)
+        /// Given to every session (see `PumpSession.BeforeSendingChange`).
+        public var beforeSendingChange: PumpSession.BeforeSendingChange?
+        /// Checked after each handshake: a reason to refuse the pump that answered (e.g. another
+        /// serial number than the one registered), or nil to go on. A refused pump's link is
+        /// reported down with the reason and nothing is read from it.
+        public var refuseIdentity: (@Sendable (PumpIdentity) -> String?)?
 
         public init() {}
     }
@@ -130,9 +136,16 @@ public actor PumpConnection {
             set(.down("cannot open \(path): \(error)"))
             return nil
         }
-        let session = PumpSession(link: link, key: key, configuration: options.session, logger: logger)
+        let session = PumpSession(
+            link: link, key: key, configuration: options.session, logger: logger,
+            beforeSendingChange: options.beforeSendingChange)
         do {
             let identity = try await session.connect()
+            if let reason = options.refuseIdentity?(identity) {
+                await session.close()
+                set(.down(reason))
+                return nil
+            }
             current = session
             let updates = await session.telemetry()
             try await session.setTelemetry(intervalMs: options.telemetryIntervalMs)

@@ -63,6 +63,12 @@ public actor PumpSession {
     public let key: PairingKey
     public let configuration: SessionConfiguration
     private let logger: Logger
+    private let beforeSendingChange: BeforeSendingChange?
+
+    /// Called once for each changing request, with its id and type, before it is first sent; if
+    /// it throws, the request is not sent (`SessionError.notSent`). The daemon records the id
+    /// here, so a crash between sending and recording the outcome cannot hide the send.
+    public typealias BeforeSendingChange = @Sendable (UInt32, MessageType) throws -> Void
 
     public private(set) var state: LinkState = .idle
     public private(set) var identity: PumpIdentity?
@@ -99,13 +105,15 @@ public actor PumpSession {
         key: PairingKey,
         configuration: SessionConfiguration = SessionConfiguration(),
         firstRequestID: UInt32 = 1,
-        logger: Logger = Logger(label: "pumplink.session")
+        logger: Logger = Logger(label: "pumplink.session"),
+        beforeSendingChange: BeforeSendingChange? = nil
     ) {
         self.link = link
         self.key = key
         self.configuration = configuration
         self.nextRequestID = max(firstRequestID, 1)
         self.logger = logger
+        self.beforeSendingChange = beforeSendingChange
     }
 
     // MARK: Handshake
@@ -222,6 +230,13 @@ public actor PumpSession {
             bytes = try encoder.encode(request, requestID: requestID, authenticator: signer)
         } catch {
             preconditionFailure("a request failed its own validation: \(error)")
+        }
+        if changing, let beforeSendingChange {
+            do {
+                try beforeSendingChange(requestID, Request.messageType)
+            } catch {
+                throw .notSent(Request.messageType, "\(error)")
+            }
         }
         outstanding.insert(requestID)
         defer {

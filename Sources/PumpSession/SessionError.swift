@@ -27,6 +27,8 @@ public enum SessionError: Error, Hashable, Sendable, CustomStringConvertible {
     case malformedResponse(MessageType, WireError)
     /// A bulk read found the pump's log or program inconsistent with itself.
     case inconsistentData(String)
+    /// A changing request was not sent because it could not be recorded first.
+    case notSent(MessageType, String)
     /// A step of a program push failed; the previously active program still runs.
     case pushFailed(String)
 
@@ -42,6 +44,7 @@ public enum SessionError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unsupportedVersion(let chose): "no protocol version in common (pump chose \(chose))"
         case .malformedResponse(let type, let error): "\(type.name): malformed response: \(error)"
         case .inconsistentData(let what): "inconsistent data from the pump: \(what)"
+        case .notSent(let type, let why): "\(type.name) not sent: \(why)"
         case .pushFailed(let why): "program push failed, the previous program still runs: \(why)"
         }
     }

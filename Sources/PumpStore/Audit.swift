@@ -130,3 +130,58 @@ extension PumpStore {
             intentID: try row.optionalExact("intentID", in: "audit"))
     }
 }
+
+/// A changing request sent on behalf of an intent.
+public struct SentRequest: Sendable, Hashable {
+    public var intentID: Int64
+    public var pumpID: String
+    public var requestID: UInt32
+    /// The message type's name, e.g. "ProgramActivate".
+    public var messageType: String
+    public var timeMs: UInt64
+
+    public init(intentID: Int64, pumpID: String, requestID: UInt32, messageType: String, timeMs: UInt64) {
+        self.intentID = intentID
+        self.pumpID = pumpID
+        self.requestID = requestID
+        self.messageType = messageType
+        self.timeMs = timeMs
+    }
+}
+
+extension PumpStore {
+    /// Records, before it goes out, that a changing request is sent for an intent (which must
+    /// still be without an outcome). Written synchronously: when this returns, a crash can no longer hide the send.
+    public func recordSent(
+        intentID: Int64, pumpID: String, requestID: UInt32, messageType: String, timeMs: UInt64
+    ) throws(StoreError) {
+        try write { db in
+            guard
+                try Bool.fetchOne(
+                    db, sql: "SELECT 1 FROM audit WHERE id = ? AND intentID IS NULL AND outcome = 'pending' AND pumpID = ?",
+                    arguments: [intentID, pumpID]) != nil
+            else { throw StoreError.unknownIntent(intentID) }
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM audit WHERE intentID = ?", arguments: [intentID]) == nil else {
+                throw StoreError.intentConcluded(intentID)
+            }
+            try db.execute(
+                sql: "INSERT INTO sent (intentID, pumpID, requestID, messageType, timeMs) VALUES (?, ?, ?, ?, ?)",
+                arguments: [intentID, pumpID, requestID, messageType, timeMs.stored])
+        }
+    }
+
+    /// The changing requests sent for an intent, in the order they were sent.
+    public func sentRequests(intentID: Int64) throws(StoreError) -> [SentRequest] {
+        let rows = try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sent WHERE intentID = ? ORDER BY rowid", arguments: [intentID])
+        }
+        return try rows.map { row throws(StoreError) in
+            SentRequest(
+                intentID: try row.integer("intentID", in: "sent"),
+                pumpID: try row.text("pumpID", in: "sent"),
+                requestID: try row.exact("requestID", in: "sent"),
+                messageType: try row.text("messageType", in: "sent"),
+                timeMs: try row.unsigned64("timeMs", in: "sent"))
+        }
+    }
+}

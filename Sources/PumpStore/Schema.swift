@@ -61,6 +61,24 @@ extension PumpStore {
                 );
                 """)
         }
+        migrator.registerMigration("v2: changing requests sent for an intent") { db in
+            try db.execute(sql: """
+                -- Written just before each changing request goes out, so an intent left without
+                -- an outcome by a crash tells whether anything was sent, and under which id.
+                CREATE TABLE sent (
+                    intentID INTEGER NOT NULL REFERENCES audit(id),
+                    pumpID TEXT NOT NULL REFERENCES pump(id),
+                    requestID INTEGER NOT NULL,
+                    messageType TEXT NOT NULL,
+                    timeMs INTEGER NOT NULL,
+                    PRIMARY KEY (intentID, requestID)
+                );
+                CREATE TRIGGER sent_no_update BEFORE UPDATE ON sent
+                    BEGIN SELECT RAISE(ABORT, 'sent requests are append-only'); END;
+                CREATE TRIGGER sent_no_delete BEFORE DELETE ON sent
+                    BEGIN SELECT RAISE(ABORT, 'sent requests are append-only'); END;
+                """)
+        }
         return migrator
     }()
 }

@@ -9,6 +9,8 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     case unknownPump(String)
     /// No intent row with that id in the audit log.
     case unknownIntent(Int64)
+    /// The intent already has its outcome: nothing more can be sent for it.
+    case intentConcluded(Int64)
     /// An outcome was given an outcome that only intents may have ("pending").
     case invalidOutcome(String)
     /// No uncertain request with that id is recorded for the pump.
@@ -30,6 +32,8 @@ public enum StoreError: Error, Sendable, Hashable, CustomStringConvertible {
             "no pump \"\(id)\" is registered in the database"
         case .unknownIntent(let id):
             "no intent #\(id) in the audit log"
+        case .intentConcluded(let id):
+            "intent #\(id) already has its outcome"
         case .invalidOutcome(let outcome):
             "\"\(outcome)\" is not an outcome (only an intent is pending)"
         case .unknownUncertainRequest(let pumpID, let requestID):

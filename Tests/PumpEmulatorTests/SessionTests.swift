@@ -4,6 +4,7 @@ import PumpModel
 import PumpProtocol
 import PumpSession
 import SerialTransport
+import Synchronization
 import Testing
 
 @Suite("Session against the emulated pump, over memory")
@@ -19,6 +20,29 @@ struct SessionTests {
         #expect(status.activeProgramId == 1)
         #expect(status.therapyState == .running)
         #expect(try await rig.session.ping(42) == 42)
+    }
+
+    @Test func changingRequestsAreAnnouncedBeforeSendingAndNotSentWhenRefused() async throws {
+        struct NoRecord: Error {}
+        let seen = Mutex<[(UInt32, MessageType)]>([])
+        let refuse = Mutex(false)
+        let rig = MemoryRig.make(beforeSendingChange: { id, type in
+            if refuse.withLock({ $0 }) { throw NoRecord() }
+            seen.withLock { $0.append((id, type)) }
+        })
+        defer { Task { await rig.stop() } }
+        try await rig.session.connect()
+        _ = try await rig.session.status()
+        let id = await rig.session.upcomingRequestID
+        _ = try await rig.session.suspend()
+        // Reads pass unannounced; the changing request is announced once, with its id.
+        #expect(seen.withLock { $0.map(\.0) } == [id])
+        #expect(seen.withLock { $0.map(\.1) } == [.suspend])
+
+        refuse.withLock { $0 = true }
+        await #expect(throws: SessionError.notSent(.resume, "NoRecord()")) { try await rig.session.resume() }
+        // Not sent: the pump is still suspended.
+        #expect(try await rig.session.status().therapyState == .suspended)
     }
 
     @Test func wrongKeyIsRefusedAtHandshake() async throws {

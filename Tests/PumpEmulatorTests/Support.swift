@@ -20,7 +20,8 @@ struct MemoryRig {
         faults: LinkFaultSettings = .none,
         sessionKey: PairingKey? = nil,
         configuration: SessionConfiguration = SessionConfiguration(),
-        timeScale: UInt64 = 1
+        timeScale: UInt64 = 1,
+        beforeSendingChange: PumpSession.BeforeSendingChange? = nil
     ) -> MemoryRig {
         let key = PairingKey.generate()
         var pumpConfiguration = PumpConfiguration()
@@ -35,7 +36,8 @@ struct MemoryRig {
         )
         let (hostEnd, pumpEnd) = MemoryPipe.makePair()
         let serving = Task { await pump.serve(pumpEnd) }
-        let session = PumpSession(link: hostEnd, key: sessionKey ?? key, configuration: configuration)
+        let session = PumpSession(
+            link: hostEnd, key: sessionKey ?? key, configuration: configuration, beforeSendingChange: beforeSendingChange)
         return MemoryRig(pump: pump, session: session, key: key, serving: serving)
     }
 

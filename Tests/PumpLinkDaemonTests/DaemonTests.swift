@@ -25,12 +25,13 @@ struct DaemonTests {
         let directory: URL
         let host: PumpHost
         let pump: EmulatedPump<ModelPump>
+        let key: PairingKey
         let configuration: DaemonConfiguration
 
         init() async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplinkd-\(UUID())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            let key = PairingKey.generate()
+            key = PairingKey.generate()
             let keyFile = directory.appendingPathComponent("bed-1.key")
             try Data((key.hexadecimal + "\n").utf8).write(to: keyFile)
             var pumpConfiguration = PumpConfiguration()
@@ -63,10 +64,12 @@ struct DaemonTests {
         let fleet: PumpFleet
         let running: Task<Void, Never>
 
-        init(_ rig: Rig) async throws {
+        /// Starts the daemon and waits until its pump is up, unless `waitUntilUp` is false.
+        init(_ rig: Rig, waitUntilUp: Bool = true) async throws {
             fleet = try PumpFleet(configuration: rig.configuration, logger: Logger(label: "test"))
             let fleet = self.fleet
             running = Task { await fleet.run() }
+            guard waitUntilUp else { return }
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline {
                 let summary = await fleet.pumps().first

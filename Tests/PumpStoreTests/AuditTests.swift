@@ -85,4 +85,39 @@ struct AuditTests {
         #expect(log.map(\.timeMs) == [1 << 63, UInt64.max])
         #expect(log.map(\.requestID) == [UInt32.max, UInt32.max])
     }
+
+    @Test func sentRequestsAreRecordedForPendingIntentsOnly() throws {
+        let store = try storeWithPump()
+        let intent = try store.recordIntent(actor: "x", role: "clinician", pumpID: "p1", action: "program.push", parameters: "{}", requestID: nil, timeMs: 1)
+        try store.recordSent(intentID: intent, pumpID: "p1", requestID: 7, messageType: "ProgramStageBegin", timeMs: 2)
+        try store.recordSent(intentID: intent, pumpID: "p1", requestID: 9, messageType: "ProgramActivate", timeMs: 3)
+        #expect(try store.sentRequests(intentID: intent) == [
+            SentRequest(intentID: intent, pumpID: "p1", requestID: 7, messageType: "ProgramStageBegin", timeMs: 2),
+            SentRequest(intentID: intent, pumpID: "p1", requestID: 9, messageType: "ProgramActivate", timeMs: 3),
+        ])
+        // Sent rows do not conclude the intent.
+        #expect(try store.intentsWithoutOutcome().map(\.id) == [intent])
+        // Not for another pump's intent, an unknown one, or one that has its outcome already.
+        #expect(throws: StoreError.unknownIntent(intent)) {
+            try store.recordSent(intentID: intent, pumpID: "p2", requestID: 10, messageType: "Suspend", timeMs: 4)
+        }
+        #expect(throws: StoreError.unknownIntent(999)) {
+            try store.recordSent(intentID: 999, pumpID: "p1", requestID: 10, messageType: "Suspend", timeMs: 4)
+        }
+        let outcome = try store.recordOutcome(intentID: intent, outcome: .done, detail: "", timeMs: 5)
+        #expect(throws: StoreError.intentConcluded(intent)) {
+            try store.recordSent(intentID: intent, pumpID: "p1", requestID: 11, messageType: "Suspend", timeMs: 6)
+        }
+        #expect(throws: StoreError.unknownIntent(outcome)) {
+            try store.recordSent(intentID: outcome, pumpID: "p1", requestID: 11, messageType: "Suspend", timeMs: 6)
+        }
+        // Append-only, like the audit log.
+        #expect(throws: DatabaseError.self) {
+            try store.writer.write { db in try db.execute(sql: "DELETE FROM sent") }
+        }
+        #expect(throws: DatabaseError.self) {
+            try store.writer.write { db in try db.execute(sql: "UPDATE sent SET requestID = 1") }
+        }
+        #expect(try store.sentRequests(intentID: intent).count == 2)
+    }
 }

@@ -1,10 +1,14 @@
 import Foundation
+import SerialTransport
 
 /// pumplinkd's one configuration file (JSON). Relative paths are relative to the file.
 ///
 /// ```json
 /// {
-///   "pumps": [{"id": "bed-12", "port": "/dev/serial/by-id/usb-FTDI_...", "keyFile": "keys/bed-12.key"}],
+///   "pumps": [
+///     {"id": "bed-12", "port": "/dev/serial/by-id/usb-FTDI_...", "keyFile": "keys/bed-12.key"},
+///     {"id": "bed-14", "usb": {"vendorId": "0403", "productId": "6001", "serialNumber": "A10K3"}, "keyFile": "keys/bed-14.key"}
+///   ],
 ///   "drugLibrary": "drug-library.json",
 ///   "dataDirectory": "/var/lib/pumplink",
 ///   "telemetryIntervalMs": 1000,
@@ -15,8 +19,12 @@ public struct DaemonConfiguration: Sendable, Codable {
     public struct PumpEntry: Sendable, Codable, Hashable {
         /// The daemon's name for the pump, used in the API.
         public var id: String
-        /// Its serial port (a device, a by-id link, a pseudo-terminal or a symlink to one).
+        /// Its serial port (a device, a by-id link, a pseudo-terminal or a symlink to one); for a
+        /// pump found by `usb`, a description of the match (`usb:0403:6001:A12`).
         public var port: String
+        /// Find the port by USB vendor and product id (and serial number) at each connection,
+        /// instead of by path: the adapter may be re-plugged under another device name.
+        public var usb: USBDevice?
         /// File holding its pairing key (64 hex digits).
         public var keyFile: String
 
@@ -24,6 +32,102 @@ public struct DaemonConfiguration: Sendable, Codable {
             self.id = id
             self.port = port
             self.keyFile = keyFile
+        }
+
+        public init(id: String, usb: USBDevice, keyFile: String) {
+            self.id = id
+            self.port = usb.description
+            self.usb = usb
+            self.keyFile = keyFile
+        }
+
+        private enum CodingKeys: String, CodingKey { case id, port, usb, keyFile }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            id = try container.decode(String.self, forKey: .id)
+            keyFile = try container.decode(String.self, forKey: .keyFile)
+            usb = try container.decodeIfPresent(USBDevice.self, forKey: .usb)
+            let port = try container.decodeIfPresent(String.self, forKey: .port)
+            switch (port, usb) {
+            case (let port?, nil): self.port = port
+            case (nil, let usb?): self.port = usb.description
+            default:
+                throw DecodingError.dataCorruptedError(
+                    forKey: .port, in: container, debugDescription: "pump '\(id)': give either 'port' or 'usb'")
+            }
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+            try container.encode(keyFile, forKey: .keyFile)
+            if let usb { try container.encode(usb, forKey: .usb) } else { try container.encode(port, forKey: .port) }
+        }
+    }
+
+    /// A USB serial adapter, by the ids in its descriptor: `{"vendorId": "0403", "productId":
+    /// "6001", "serialNumber": "A12"}` (ids in hexadecimal, serial number optional).
+    public struct USBDevice: Sendable, Codable, Hashable, CustomStringConvertible {
+        public var vendorID: UInt16
+        public var productID: UInt16
+        public var serialNumber: String?
+
+        public init(vendorID: UInt16, productID: UInt16, serialNumber: String? = nil) {
+            self.vendorID = vendorID
+            self.productID = productID
+            self.serialNumber = serialNumber
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case vendorID = "vendorId", productID = "productId", serialNumber
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            func id(_ key: CodingKeys) throws -> UInt16 {
+                let text = try container.decode(String.self, forKey: key)
+                guard text.count == 4, let value = UInt16(text, radix: 16) else {
+                    throw DecodingError.dataCorruptedError(
+                        forKey: key, in: container, debugDescription: "'\(text)': four hexadecimal digits, e.g. \"0403\"")
+                }
+                return value
+            }
+            vendorID = try id(.vendorID)
+            productID = try id(.productID)
+            serialNumber = try container.decodeIfPresent(String.self, forKey: .serialNumber)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(Self.hex(vendorID), forKey: .vendorID)
+            try container.encode(Self.hex(productID), forKey: .productID)
+            try container.encodeIfPresent(serialNumber, forKey: .serialNumber)
+        }
+
+        public var description: String {
+            "usb:\(Self.hex(vendorID)):\(Self.hex(productID))" + (serialNumber.map { ":\($0)" } ?? "")
+        }
+
+        private static func hex(_ value: UInt16) -> String {
+            let digits = String(value, radix: 16)
+            return String(repeating: "0", count: 4 - digits.count) + digits
+        }
+
+        /// The one listed port this adapter is; an error when none or several match.
+        public func port(among ports: [SerialPortInfo]) throws(DaemonError) -> String {
+            let matches = ports.filter {
+                $0.usbVendorID == vendorID && $0.usbProductID == productID
+                    && (serialNumber == nil || $0.usbSerialNumber == serialNumber)
+            }
+            switch matches.count {
+            case 1: return matches[0].byIDPath ?? matches[0].path
+            case 0: throw DaemonError(.linkDown, "no serial port is the USB device \(self)")
+            default:
+                throw DaemonError(
+                    .linkDown,
+                    "\(matches.count) serial ports are USB devices \(self) (\(matches.map(\.path).joined(separator: ", "))): add its serialNumber")
+            }
         }
     }
 

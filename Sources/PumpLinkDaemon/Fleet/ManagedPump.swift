@@ -4,6 +4,7 @@ import PumpProtocol
 import PumpSafety
 import PumpSession
 import PumpStore
+import SerialTransport
 
 /// One configured pump in the daemon: its connection, what is known of it, its copy of the
 /// event log in the store, and the commands on it with their safety checks and audit records.
@@ -43,15 +44,61 @@ actor ManagedPump {
         pumpLogger[metadataKey: "pump"] = "\(entry.id)"
         self.logger = pumpLogger
         try store.registerPump(id: entry.id, port: entry.port)
+        try Self.settleInterruptedIntents(pumpID: entry.id, store: store, logger: pumpLogger)
         var options = PumpConnection.Options()
         options.telemetryIntervalMs = telemetryIntervalMs
+        options.beforeSendingChange = { [store, id = entry.id] requestID, type in
+            // Only commands have an intent; the connection's own housekeeping is not audited.
+            guard let intent = ManagedPump.sendingFor else { return }
+            try store.recordSent(intentID: intent, pumpID: id, requestID: requestID, messageType: type.name, timeMs: Self.nowMs())
+        }
+        options.refuseIdentity = { [store, id = entry.id, port = entry.port] identity in
+            guard let registered = (try? store.pump(id: id))?.serialNumber, registered != identity.serialNumber else { return nil }
+            return "pump \(id) is serial \(registered), but serial \(identity.serialNumber) answered on \(port): "
+                + "a replaced pump needs its own id in the configuration (its log is not merged into another pump's)"
+        }
         connection = PumpConnection(
             path: entry.port,
             key: key,
             options: options,
             eventCursor: try store.contiguousEventSequence(pumpID: entry.id) ?? 0,
-            logger: pumpLogger
+            logger: pumpLogger,
+            open: { [usb = entry.usb] path in
+                // A USB adapter is looked up again at each connection: it may come back re-plugged.
+                try SerialPort.open(path: try usb?.port(among: SerialPorts.list()) ?? path)
+            }
         )
+    }
+
+    /// The audit intent a changing request is sent for, while a command runs.
+    @TaskLocal static var sendingFor: Int64?
+
+    /// Gives every intent a previous run left without an outcome (the daemon stopped while a
+    /// command was under way) the outcome its sent requests allow: nothing sent → failed;
+    /// stopped during a program upload → failed, nothing activated; otherwise uncertain, to be
+    /// resolved from the pump's record when the link is up (SPEC §7.6).
+    static func settleInterruptedIntents(pumpID: String, store: PumpStore, logger: Logger) throws {
+        let staging: Set<String> = [MessageType.programStageBegin.name, MessageType.programStageData.name, MessageType.programVerify.name]
+        for intent in try store.intentsWithoutOutcome(pumpID: pumpID) {
+            let now = nowMs()
+            guard let last = try store.sentRequests(intentID: intent.id).last else {
+                try store.recordOutcome(intentID: intent.id, outcome: .failed, detail: "the daemon stopped before sending it", timeMs: now)
+                continue
+            }
+            if staging.contains(last.messageType) {
+                try store.recordOutcome(
+                    intentID: intent.id, outcome: .failed,
+                    detail: "the daemon stopped during the upload (\(last.messageType) request \(last.requestID)); nothing was activated",
+                    requestID: last.requestID, timeMs: now)
+            } else {
+                try store.markUncertain(
+                    pumpID: pumpID, requestID: last.requestID, action: intent.action, intentID: intent.id,
+                    detail: "the daemon stopped after sending \(last.messageType) request \(last.requestID)", timeMs: now)
+                logger.warning("a command interrupted by a stop is uncertain until the pump's record resolves it", metadata: [
+                    "request.id": "\(last.requestID)", "action": "\(intent.action)",
+                ])
+            }
+        }
     }
 
     // MARK: Following the pump
@@ -310,7 +357,7 @@ actor ManagedPump {
         let session = try await currentSession()
         let intent = try audit(actor, action, parameters)
         do {
-            let response = try await body(session)
+            let response = try await Self.$sendingFor.withValue(intent) { try await body(session) }
             try record(intent, outcome: .done, detail: "")
             return response
         } catch {
@@ -336,6 +383,9 @@ actor ManagedPump {
             case .pushFailed(let why):
                 try record(intent, outcome: .failed, detail: why)
                 throw DaemonError(.refusedByPump, why)
+            case .notSent(_, let why):
+                try record(intent, outcome: .failed, detail: "not sent: \(why)")
+                throw DaemonError(.internalError, "not sent, because it could not be recorded first: \(why)")
             case .notConnected:
                 try record(intent, outcome: .failed, detail: "link down before sending")
                 throw DaemonError(.linkDown, "the link to pump \(id) is down")

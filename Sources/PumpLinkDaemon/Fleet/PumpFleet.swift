@@ -146,7 +146,7 @@ public final class PumpFleet: PumpService {
                 AuditRecord(
                     id: entry.id, timeMs: entry.timeMs, actor: entry.actor, role: entry.role, pumpID: entry.pumpID,
                     action: entry.action, parameters: entry.parameters, outcome: entry.outcome, detail: entry.detail,
-                    requestID: entry.requestID
+                    requestID: entry.requestID, intentID: entry.intentID
                 )
             }
         } catch {
