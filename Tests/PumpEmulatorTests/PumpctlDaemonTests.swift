@@ -52,12 +52,28 @@ struct PumpctlDaemonTests {
         try JSONSerialization.data(withJSONObject: program).write(to: file)
     }
 
-    @Test func everyCommandWorksThroughTheDaemon() async throws {
+    /// A running `pump-emulator` and `pumplinkd`, and `pumpctl` pointed at them.
+    struct Rig {
+        let directory: URL
+        let link: String
+        let base: String
+        let clinician: [String]
+        let patient: [String]
+
+        func pumpctl(_ arguments: [String]) async throws -> ExecutableTests.Output {
+            try await ExecutableTests.run("pumpctl", arguments, in: directory)
+        }
+    }
+
+    /// Starts the emulator (with `emulatorArguments` added) and the daemon, waits until the
+    /// daemon's link is up, runs `body`, and stops both.
+    static func withRig(emulatorArguments: [String] = [], _ body: (Rig) async throws -> Void) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-ctl-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let link = directory.appendingPathComponent("pump0").path
-        let (emulator, announced) = try await ExecutableTests.startEmulator(in: directory, arguments: ["--link", link, "--time-scale", "60"])
+        let (emulator, announced) = try await ExecutableTests.startEmulator(
+            in: directory, arguments: ["--link", link, "--time-scale", "60"] + emulatorArguments)
         defer { ExecutableTests.stop(emulator) }
         try #require(announced.contains("PLE-0001"))
 
@@ -80,24 +96,33 @@ struct PumpctlDaemonTests {
         defer { ExecutableTests.stop(daemon) }
 
         let base = "http://127.0.0.1:\(port)"
-        let clinician = ["--pump", "pump-1", "--daemon", base, "--token", Self.clinicianToken]
-        let patient = ["--pump", "pump-1", "--daemon", base, "--token", Self.patientToken]
-        func pumpctl(_ arguments: [String]) async throws -> ExecutableTests.Output {
-            try await ExecutableTests.run("pumpctl", arguments, in: directory)
-        }
+        let rig = Rig(
+            directory: directory, link: link, base: base,
+            clinician: ["--pump", "pump-1", "--daemon", base, "--token", Self.clinicianToken],
+            patient: ["--pump", "pump-1", "--daemon", base, "--token", Self.patientToken])
 
         // The daemon's link comes up (and its first status read) within seconds.
         var linked = false
         let deadline = Date().addingTimeInterval(30)
         while !linked, Date() < deadline {
-            let devices = try await pumpctl(["devices", "--daemon", base, "--token", Self.clinicianToken])
+            let devices = try await rig.pumpctl(["devices", "--daemon", base, "--token", Self.clinicianToken])
             linked = devices.status == 0 && devices.stdout.contains("link up") && !devices.stdout.contains("reservoir -")
             if !linked { try await Task.sleep(for: .milliseconds(200)) }
         }
         let log = { (try? String(contentsOf: directory.appendingPathComponent("pumplinkd.log"), encoding: .utf8)) ?? "" }
         try #require(linked, "pumplinkd did not bring the link up: \(log())")
+        try await body(rig)
+    }
 
-        let usage = try await pumpctl(["status", "--pump", "pump-1", "--port", link, "--token", Self.clinicianToken])
+    @Test func everyCommandWorksThroughTheDaemon() async throws {
+        try await Self.withRig { rig in try await Self.programsBolusesAndLimits(rig) }
+    }
+
+    static func programsBolusesAndLimits(_ rig: Rig) async throws {
+        let (link, clinician, patient) = (rig.link, rig.clinician, rig.patient)
+        let directory = rig.directory
+        let pumpctl = rig.pumpctl
+        let usage = try await pumpctl(["status", "--pump", "pump-1", "--port", link, "--token", clinicianToken])
         #expect(usage.status == 2)
         #expect(usage.stderr.contains("not both"))
 
@@ -152,5 +177,71 @@ struct PumpctlDaemonTests {
         let detail = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let summary = detail?["summary"] as? [String: Any]
         #expect((summary?["status"] as? [String: Any])?["activeProgramId"] as? Int == 3)
+    }
+
+    @Test func therapyAlarmsClockAndWatchWorkThroughTheDaemon() async throws {
+        let control = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-control-\(UUID())")
+        try Data().write(to: control)
+        defer { try? FileManager.default.removeItem(at: control) }
+        try await Self.withRig(emulatorArguments: ["--control", control.path]) { rig in
+            let clinician = rig.clinician
+
+            let suspended = try await rig.pumpctl(["suspend"] + clinician)
+            #expect(suspended.status == 0, "\(suspended.stderr)")
+            let status = try await rig.pumpctl(["status"] + clinician)
+            #expect(status.stdout.contains("therapy          suspended"), "\(status.stdout)")
+            // Nothing to resume twice: the pump refuses, the exit code says so.
+            let resumed = try await rig.pumpctl(["resume"] + clinician)
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            let again = try await rig.pumpctl(["resume"] + clinician)
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("therapyNotSuspended"), "\(again.stderr)")
+            #expect(try await rig.pumpctl(["status"] + clinician).stdout.contains("therapy          running"))
+
+            let bolus = try await rig.pumpctl(["bolus", "clinician", "--dose-micrograms", "100"] + clinician)
+            #expect(bolus.status == 0, "\(bolus.stderr)")
+            #expect(bolus.stdout.contains("bolus started: single, 100 µg"), "\(bolus.stdout)")
+            // A patient may not give a clinician bolus.
+            let forbidden = try await rig.pumpctl(["bolus", "clinician", "--dose-micrograms", "100"] + rig.patient)
+            #expect(forbidden.status == 1)
+            #expect(forbidden.stderr.contains("error: forbidden: "))
+
+            let clock = try await rig.pumpctl(["clock", "--utc-offset-minutes", "60"] + clinician)
+            #expect(clock.status == 0, "\(clock.stderr)")
+
+            // A motor stall raised in the pump shows as an unacknowledged alarm, then acknowledged.
+            try Data("inject motorStall\n".utf8).write(to: control)
+            var alarms = ExecutableTests.Output(status: -1, stdout: "", stderr: "")
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                alarms = try await rig.pumpctl(["alarms"] + clinician)
+                if alarms.stdout.contains("motorStall") { break }
+                try await Task.sleep(for: .milliseconds(200))
+            }
+            #expect(alarms.status == 0)
+            let before = alarms.stdout.split(separator: "\n").first { $0.contains("motorStall") }.map(String.init) ?? ""
+            #expect(before.contains("active"), "\(alarms.stdout)")
+            let acknowledged = try await rig.pumpctl(["alarms", "--ack", "motorStall"] + clinician)
+            #expect(acknowledged.status == 0, "\(acknowledged.stderr)")
+            let after = acknowledged.stdout.split(separator: "\n").first { $0.contains("motorStall") }.map(String.init) ?? ""
+            #expect(after.contains("acknowledged"), "\(acknowledged.stdout)")
+            let unknown = try await rig.pumpctl(["alarms", "--ack", "fire"] + clinician)
+            #expect(unknown.status == 2)
+
+            // The live view redraws from the daemon until stopped.
+            let output = rig.directory.appendingPathComponent("watch.out")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            let watch = Process()
+            watch.executableURL = ExecutableTests.products.appendingPathComponent("pumpctl")
+            watch.arguments = ["watch", "--interval-ms", "200"] + clinician
+            watch.standardOutput = try FileHandle(forWritingTo: output)
+            try watch.run()
+            try await Task.sleep(for: .seconds(2))
+            ExecutableTests.stop(watch)
+            let screens = try String(contentsOf: output, encoding: .utf8).components(separatedBy: "\u{1B}[H\u{1B}[2J").filter { !$0.isEmpty }
+            #expect(screens.count >= 3, "\(screens.count) screens")
+            #expect(screens.last?.contains("pump pump-1, serial PLE-0001, link up") == true, "\(screens.last ?? "")")
+            #expect(screens.last?.contains("motorStall") == true)
+        }
     }
 }

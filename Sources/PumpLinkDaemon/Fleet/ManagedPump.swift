@@ -359,6 +359,8 @@ actor ManagedPump {
         do {
             let response = try await Self.$sendingFor.withValue(intent) { try await body(session) }
             try record(intent, outcome: .done, detail: "")
+            // What clients read next shows the change, not the last streamed status.
+            if let fresh = try? await session.status() { await received(fresh) }
             return response
         } catch {
             guard let error = error as? SessionError else {
