@@ -59,6 +59,7 @@ let package = Package(
         .target(
             name: "PumpEmulator",
             dependencies: [
+                "PumpCapture",
                 "PumpModel",
                 "PumpProtocol",
                 "SerialTransport",
@@ -98,6 +99,7 @@ let package = Package(
         .target(
             name: "PumpLinkDaemon",
             dependencies: [
+                "PumpCapture",
                 "PumpProtocol",
                 "PumpModel",
                 "PumpSafety",
@@ -124,6 +126,7 @@ let package = Package(
         .executableTarget(
             name: "pump-emulator",
             dependencies: [
+                "PumpCapture",
                 "PumpEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -132,6 +135,7 @@ let package = Package(
         .executableTarget(
             name: "pumpctl",
             dependencies: [
+                "PumpCapture",
                 "PumpSafety",
                 "PumpSession",
                 .product(name: "Logging", package: "swift-log"),
@@ -186,7 +190,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PumpEmulatorTests",
-            dependencies: ["PumpEmulator", "PumpSession"],
+            dependencies: ["PumpCapture", "PumpEmulator", "PumpSession"],
             swiftSettings: swiftSettings
         ),
     ]

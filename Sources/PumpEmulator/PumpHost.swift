@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumpCapture
 import PumpModel
 import PumpProtocol
 import SerialTransport
@@ -7,10 +8,10 @@ import SerialTransport
 /// Puts one `EmulatedPump` on a pseudo-terminal it creates (or on an existing port), and can
 /// hang the line up and bring it back as a new terminal behind the same symlink, the way a
 /// pulled and replugged cable looks to the daemon.
-public actor PumpHost {
+public actor PumpHost<Device: PumpDevice & Codable> {
     public let index: Int
     public let serial: String
-    public let pump: EmulatedPump<ModelPump>
+    public let pump: EmulatedPump<Device>
     public let linkPath: String?
     public let portPath: String?
     public private(set) var terminalPath: String?
@@ -19,13 +20,16 @@ public actor PumpHost {
     private var serving: Task<Void, Never>?
     private var stopped = false
     private let announce: @Sendable (String) -> Void
+    private let capture: CaptureWriter?
 
+    /// - Parameter capture: records every candidate in and out of the pump's line (SPEC §15).
     public init(
         index: Int,
         serial: String,
-        pump: EmulatedPump<ModelPump>,
+        pump: EmulatedPump<Device>,
         linkPath: String?,
         portPath: String?,
+        capture: CaptureWriter? = nil,
         announce: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     ) {
         self.index = index
@@ -34,6 +38,7 @@ public actor PumpHost {
         self.linkPath = linkPath
         self.portPath = portPath
         self.announce = announce
+        self.capture = capture
     }
 
     /// Opens the terminal or port and starts serving it.
@@ -52,7 +57,17 @@ public actor PumpHost {
         self.port = port
         announce("pump \(index): \(serial) on \(terminalPath ?? "?")" + (linkPath.map { " (link \($0))" } ?? ""))
         let pump = self.pump
-        serving = Task { await pump.serve(port) }
+        var link: any ByteLink = port
+        if let capture {
+            let tap = CaptureTap()
+            do {
+                try tap.start(recordingTo: capture, interface: .init(name: terminalPath ?? "?", description: "host"))
+            } catch {
+                announce("pump \(index): not captured: \(error)")
+            }
+            link = CapturingLink(wrapping: port, tap: tap)
+        }
+        serving = Task { [link] in await pump.serve(link) }
     }
 
     /// Hangs up: the client sees the port vanish; after `downFor` a new terminal appears
@@ -88,9 +103,9 @@ public actor PumpHost {
 /// optionally prefixed by `pump N` to address one pump; `#` starts a comment.
 public struct ControlFile: Sendable {
     public let path: String
-    public let hosts: [PumpHost]
+    public let hosts: [PumpHost<ModelPump>]
 
-    public init(path: String, hosts: [PumpHost]) {
+    public init(path: String, hosts: [PumpHost<ModelPump>]) {
         self.path = path
         self.hosts = hosts
     }

@@ -24,6 +24,13 @@ public protocol PumpService: Sendable {
     func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse
     /// The audit log, newest first.
     func audit(pump id: String?, limit: Int) async throws(DaemonError) -> [AuditRecord]
+
+    /// The pump's link capture (SPEC §15): whether it runs, its files and counts.
+    func captureStatus(_ id: String) async throws(DaemonError) -> CaptureStatus
+    /// Starts capturing every frame in and out of the pump's port; a running capture goes on.
+    func startCapture(_ id: String, by actor: Actor) async throws(DaemonError) -> CaptureStatus
+    /// Stops the capture and closes its file.
+    func stopCapture(_ id: String, by actor: Actor) async throws(DaemonError) -> CaptureStatus
     /// Live telemetry, events and link changes of every pump. A slow consumer loses old
     /// updates; it never slows the links.
     func updates() async -> AsyncStream<PumpUpdate>
@@ -224,4 +231,30 @@ public struct DaemonError: Error, Sendable, Hashable, Codable, CustomStringConve
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
+}
+
+/// A pump's link capture: pcapng files of every frame in and out of its port (SPEC §15).
+public struct CaptureStatus: Sendable, Hashable, Codable {
+    public var recording: Bool
+    /// The capture's files, oldest first (more than one after rotation); the last is current.
+    public var files: [String]
+    public var packets: Int
+    /// Bytes written to the files, blocks of every kind.
+    public var bytes: Int
+    /// Packets not written because the capture had failed.
+    public var droppedPackets: Int
+    /// Why the capture stopped writing, if it did (disk full, file removed, ...).
+    public var failure: String?
+
+    public init(
+        recording: Bool, files: [String] = [], packets: Int = 0, bytes: Int = 0, droppedPackets: Int = 0,
+        failure: String? = nil
+    ) {
+        self.recording = recording
+        self.files = files
+        self.packets = packets
+        self.bytes = bytes
+        self.droppedPackets = droppedPackets
+        self.failure = failure
+    }
 }

@@ -195,6 +195,24 @@ public actor PumpSession {
         return try decode(frame, as: Response.self)
     }
 
+    /// Sends any request and returns the pump's response as a `Message`, under the same rules
+    /// as `request(_:expecting:)`: for tools that replay recorded requests.
+    public func send(_ request: some MessagePayload) async throws(SessionError) -> Message {
+        guard state == .up else { throw .notConnected }
+        let type = type(of: request).messageType
+        let changing = type.requiresAuthentication
+        if changing { await acquireChangingTurn() }
+        defer { if changing { releaseChangingTurn() } }
+        let frame = try await exchange(request, authenticate: changing, changing: changing)
+        do {
+            return try frame.message()
+        } catch .payload(let type, let error) {
+            throw .malformedResponse(type, error)
+        } catch {
+            throw .unexpectedResponse(type, received: frame.header.messageType)
+        }
+    }
+
     private func acquireChangingTurn() async {
         guard changingBusy else {
             changingBusy = true

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PumpCapture
 import PumpEmulator
 import PumpModel
 import PumpProtocol
@@ -66,7 +67,21 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         """)
     var control: String?
 
+    @Option(help: "Record every frame in and out of each pump to this pcapng file (one interface per pump).")
+    var capture: String?
+
+    @Option(help: "With --capture: start a new numbered file when one reaches this many bytes.")
+    var captureMaxBytes: Int?
+
+    @Option(help: """
+        Answer as the pump recorded in this capture did (its identity, statuses, event log and \
+        active program, over time), refusing every changing command: a field capture replayed \
+        to pumplinkd or pumpctl.
+        """)
+    var replay: String?
+
     func validate() throws {
+        guard replay == nil || count == 1 else { throw ValidationError("--replay serves one pump: use --count 1") }
         guard count >= 1, count <= 256 else { throw ValidationError("--count must be 1...256") }
         guard port == nil || count == 1 else { throw ValidationError("--port serves one pump: use --count 1") }
         guard [20_000, 40_000].contains(capacityMicroliters) else {
@@ -89,14 +104,33 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         if !stateDir.isEmpty {
             try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true)
         }
-        var hosts: [PumpHost] = []
+        let writer = try capture.map { path in
+            try CaptureWriter(
+                path: path,
+                options: .init(maxFileBytes: captureMaxBytes, replaceExisting: true, userApplication: "pump-emulator"))
+        }
+        defer { writer?.close() }
+        if let replay {
+            let device = try RecordedPump(capture: Capture(contentsOfFile: replay).decoded())
+            let serial = device.identity.serialNumber
+            let startMs = VirtualClock.wallClockMs()
+            let pump = EmulatedPump(
+                endpoint: PumpEndpoint(device: device, key: try loadOrCreateKey(serial: serial)),
+                clock: VirtualClock(startMs: startMs), faults: faultSettings, baudRate: baud)
+            let host = PumpHost(index: 0, serial: serial, pump: pump, linkPath: link, portPath: port, capture: writer)
+            try await host.start()
+            await waitForTerminationSignal()
+            await host.stop()
+            return
+        }
+        var hosts: [PumpHost<ModelPump>] = []
         for index in 0..<count {
             let serial = "\(serialPrefix)\(String(format: "%04d", index + 1))"
             let key = try loadOrCreateKey(serial: serial)
             let stateFile = stateDir.isEmpty ? nil : URL(fileURLWithPath: stateDir).appendingPathComponent("\(serial).json")
             let pump = try await makePump(serial: serial, key: key, stateFile: stateFile, faults: faultSettings)
             let linkPath = link.map { count == 1 ? $0 : "\($0)\(index)" }
-            hosts.append(PumpHost(index: index, serial: serial, pump: pump, linkPath: linkPath, portPath: port))
+            hosts.append(PumpHost(index: index, serial: serial, pump: pump, linkPath: linkPath, portPath: port, capture: writer))
         }
         for host in hosts {
             try await host.start()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PumpCapture
 import PumpProtocol
 import PumpSession
 import SerialTransport
@@ -25,6 +26,9 @@ struct ConnectionOptions: ParsableArguments {
     @Flag(help: "Print JSON instead of text.")
     var json = false
 
+    @Option(help: "With --port: record every frame in and out to this pcapng file (replaced if it exists).")
+    var capture: String?
+
     /// Exactly one way to the pump: a port with its key file, or a pump of pumplinkd.
     func validate() throws {
         switch (port != nil || keyFile != nil, pump != nil) {
@@ -35,6 +39,7 @@ struct ConnectionOptions: ParsableArguments {
         case (true, false):
             guard port != nil, keyFile != nil else { throw ValidationError("--port and --key-file go together") }
         case (false, true):
+            guard capture == nil else { throw ValidationError("--capture records a direct link (--port); pumplinkd captures its own (pumpctl capture start)") }
             guard URL(string: daemon)?.scheme != nil else { throw ValidationError("--daemon: not a URL: \(daemon)") }
             guard !token.isEmpty else { throw ValidationError("--pump needs an API token: give --token or set PUMPLINK_TOKEN") }
         }
@@ -46,29 +51,54 @@ struct ConnectionOptions: ParsableArguments {
         return RemotePump(client: DaemonClient(base: base, token: token), id: pump, json: json)
     }
 
+    /// The pump through pumplinkd, for the commands that only the daemon offers.
+    func requireRemote() throws -> RemotePump {
+        guard let remote else {
+            printError("error: this command goes through pumplinkd: give --pump (with --daemon and --token)")
+            throw ExitCode(2)
+        }
+        return remote
+    }
+
     func connect() async throws -> PumpSession {
         guard let port, let keyFile else { throw CommandFailure("give --port and --key-file", exitCode: 2) }
-        let key: PairingKey
-        do {
-            key = try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))
-        } catch {
-            throw CommandFailure("cannot read the pairing key from \(keyFile): \(error)")
-        }
-        let link: SerialPort
-        do {
-            link = try SerialPort.open(path: port)
-        } catch {
-            throw CommandFailure("cannot open \(port): \(error)")
-        }
-        let session = PumpSession(link: link, key: key)
-        do {
-            try await session.connect(hostTimeMs: UInt64(Date().timeIntervalSince1970 * 1000))
-        } catch {
-            await session.close()
-            throw CommandFailure("no session with the pump on \(port): \(error)")
-        }
-        return session
+        return try await openSession(port: port, keyFile: keyFile, capture: capture)
     }
+}
+
+/// A session with the pump on `port`, its link recorded to `capture` if given.
+func openSession(port: String, keyFile: String, capture: String? = nil) async throws -> PumpSession {
+    let key: PairingKey
+    do {
+        key = try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))
+    } catch {
+        throw CommandFailure("cannot read the pairing key from \(keyFile): \(error)")
+    }
+    var link: any ByteLink
+    do {
+        link = try SerialPort.open(path: port)
+    } catch {
+        throw CommandFailure("cannot open \(port): \(error)")
+    }
+    if let capture {
+        do {
+            let writer = try CaptureWriter(path: capture, options: .init(replaceExisting: true, userApplication: "pumpctl"))
+            let tap = CaptureTap()
+            try tap.start(recordingTo: writer, interface: .init(name: port, description: "pump"))
+            link = CapturingLink(wrapping: link, tap: tap)
+        } catch {
+            link.close()
+            throw CommandFailure("cannot capture to \(capture): \(error)")
+        }
+    }
+    let session = PumpSession(link: link, key: key)
+    do {
+        try await session.connect(hostTimeMs: UInt64(Date().timeIntervalSince1970 * 1000))
+    } catch {
+        await session.close()
+        throw CommandFailure("no session with the pump on \(port): \(error)")
+    }
+    return session
 }
 
 /// A failure the user is told about in one line, with exit code 1 (3 if uncertain).
@@ -84,7 +114,18 @@ struct CommandFailure: Error, CustomStringConvertible {
 
 /// Runs `body` with a session and turns errors into clear messages and exit codes.
 func withSession<T>(_ options: ConnectionOptions, _ body: (PumpSession) async throws -> T) async throws -> T {
-    let session = try await options.connect()
+    try await withSession(opening: { try await options.connect() }, body)
+}
+
+/// Runs `body` with the session `open` makes, errors handled as above.
+func withSession<T>(opening open: () async throws -> PumpSession, _ body: (PumpSession) async throws -> T) async throws -> T {
+    let session: PumpSession
+    do {
+        session = try await open()
+    } catch let failure as CommandFailure {
+        printError("error: \(failure)")
+        throw ExitCode(failure.exitCode)
+    }
     defer { Task { await session.close() } }
     do {
         return try await body(session)

@@ -9,7 +9,7 @@ import Testing
 /// The emulator on a real pseudo-terminal, the session on the port a daemon would open.
 @Suite("Emulator on a pseudo-terminal", .serialized)
 struct PseudoTerminalTests {
-    private func makeHost(directory: URL, key: PairingKey) -> PumpHost {
+    private func makeHost(directory: URL, key: PairingKey) -> PumpHost<ModelPump> {
         var configuration = PumpConfiguration()
         configuration.serialNumber = "PTY-0001"
         configuration.initialProgram = ModelPump.defaultProgram

@@ -103,6 +103,9 @@ struct RouteCase: Sendable, CustomTestStringConvertible {
             endpoint: .setClock, uri: "/v1/pumps/pump-1/clock", body: #"{"timeMs": 1700000000000, "utcOffsetMinutes": -300}"#,
             call: "setClock 1700000000000 -300 pump-1 dr-lee/clinician"),
         RouteCase(endpoint: .audit, uri: "/v1/audit?pump=pump-1&limit=5", call: "audit pump-1 5"),
+        RouteCase(endpoint: .getCapture, uri: "/v1/pumps/pump-1/capture", call: "captureStatus pump-1"),
+        RouteCase(endpoint: .startCapture, uri: "/v1/pumps/pump-1/capture/start", call: "startCapture pump-1 dr-lee/clinician"),
+        RouteCase(endpoint: .stopCapture, uri: "/v1/pumps/pump-1/capture/stop", call: "stopCapture pump-1 dr-lee/clinician"),
     ]
 
     static func forEndpoint(_ endpoint: APIEndpoint) -> RouteCase? { all.first { $0.endpoint == endpoint } }

@@ -23,7 +23,7 @@ struct DaemonTests {
 
     final class Rig: Sendable {
         let directory: URL
-        let host: PumpHost
+        let host: PumpHost<ModelPump>
         let pump: EmulatedPump<ModelPump>
         let key: PairingKey
         let configuration: DaemonConfiguration

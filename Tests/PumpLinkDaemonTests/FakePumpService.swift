@@ -124,6 +124,21 @@ actor FakePumpService: PumpService {
         ]
     }
 
+    func captureStatus(_ id: String) async throws(DaemonError) -> CaptureStatus {
+        try record("captureStatus", id)
+        return CaptureStatus(recording: false)
+    }
+
+    func startCapture(_ id: String, by actor: Actor) async throws(DaemonError) -> CaptureStatus {
+        try record("startCapture", id, actor)
+        return CaptureStatus(recording: true, files: ["/var/lib/pumplink/captures/pump-1.pcapng"], packets: 0, bytes: 112)
+    }
+
+    func stopCapture(_ id: String, by actor: Actor) async throws(DaemonError) -> CaptureStatus {
+        try record("stopCapture", id, actor)
+        return CaptureStatus(recording: false, files: ["/var/lib/pumplink/captures/pump-1.pcapng"], packets: 12, bytes: 1400)
+    }
+
     func updates() async -> AsyncStream<PumpUpdate> {
         calls.append("updates")
         let (stream, continuation) = AsyncStream.makeStream(of: PumpUpdate.self)

@@ -22,7 +22,10 @@ struct InterruptionTests {
         // A patient bolus the pump really executed, sent by a run that died before recording it.
         let linkPath = try #require(await rig.host.linkPath)
         let link = try SerialPort.open(path: linkPath)
-        let session = PumpSession(link: link, key: rig.key)
+        // Patient on a loaded machine: this bolus must be executed, not left uncertain.
+        var configuration = SessionConfiguration()
+        configuration.responseTimeout = .seconds(2)
+        let session = PumpSession(link: link, key: rig.key, configuration: configuration)
         try await session.connect()
         let executedID = await session.upcomingRequestID
         #expect(try await session.patientBolus().outcome == .started)

@@ -29,16 +29,18 @@ struct StoreTests {
         let store = try PumpStore(path: path)
         #expect(store.path == path)
         #expect(FileManager.default.fileExists(atPath: path))
-        #expect(try store.appliedMigrations() == ["v1: pumps, events, audit, uncertain requests"])
+        #expect(try store.appliedMigrations() == [
+            "v1: pumps, events, audit, uncertain requests", "v2: changing requests sent for an intent",
+        ])
         let journalMode = try store.writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journalMode == "wal")
         let tables = try store.writer.read { db in
             try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'grdb_%' AND name NOT LIKE 'sqlite_%' ORDER BY name")
         }
-        #expect(tables == ["audit", "event", "pump", "uncertain"])
+        #expect(tables == ["audit", "event", "pump", "sent", "uncertain"])
         try store.close()
         // Opening it again applies nothing new.
-        #expect(try PumpStore(path: path).appliedMigrations().count == 1)
+        #expect(try PumpStore(path: path).appliedMigrations().count == 2)
     }
 
     @Test func everythingSurvivesClosingAndReopening() throws {

@@ -141,6 +141,18 @@ struct APIHandlers<Service: PumpService>: Sendable {
             let limit =
                 try integer(query["limit"], name: "limit", in: 1...Self.auditLimitMaximum) ?? Self.auditLimitDefault
             return try json.response(try await service.audit(pump: query["pump"], limit: limit))
+        case .getCapture:
+            return try json.response(try await service.captureStatus(pumpID(context)))
+        case .startCapture:
+            let id = try pumpID(context)
+            _ = try await decode(EmptyBody.self, request)
+            log(endpoint, actor, id)
+            return try json.response(try await service.startCapture(id, by: actor))
+        case .stopCapture:
+            let id = try pumpID(context)
+            _ = try await decode(EmptyBody.self, request)
+            log(endpoint, actor, id)
+            return try json.response(try await service.stopCapture(id, by: actor))
         case .stream:
             let pumpID = query["pump"]
             if let pumpID, !(await service.pumps().contains { $0.id == pumpID }) {

@@ -19,13 +19,16 @@ public enum APIEndpoint: String, CaseIterable, Sendable {
     case acknowledgeAlarms
     case setClock
     case audit
+    case getCapture
+    case startCapture
+    case stopCapture
     case stream
 
     public var method: HTTPRequest.Method {
         switch self {
-        case .health, .metrics, .listPumps, .getPump, .listEvents, .getProgram, .audit, .stream: .get
+        case .health, .metrics, .listPumps, .getPump, .listEvents, .getProgram, .audit, .getCapture, .stream: .get
         case .reviewProgram, .pushProgram, .refill, .clinicianBolus, .patientBolus, .suspend, .resume,
-            .acknowledgeAlarms, .setClock:
+            .acknowledgeAlarms, .setClock, .startCapture, .stopCapture:
             .post
         }
     }
@@ -48,6 +51,9 @@ public enum APIEndpoint: String, CaseIterable, Sendable {
         case .acknowledgeAlarms: "/v1/pumps/{id}/alarms/acknowledge"
         case .setClock: "/v1/pumps/{id}/clock"
         case .audit: "/v1/audit"
+        case .getCapture: "/v1/pumps/{id}/capture"
+        case .startCapture: "/v1/pumps/{id}/capture/start"
+        case .stopCapture: "/v1/pumps/{id}/capture/stop"
         case .stream: "/v1/stream"
         }
     }
@@ -60,10 +66,10 @@ public enum APIEndpoint: String, CaseIterable, Sendable {
     public var requiredRole: Role? {
         switch self {
         case .health: nil
-        case .metrics, .listPumps, .getPump, .listEvents, .getProgram, .stream: .observer
+        case .metrics, .listPumps, .getPump, .listEvents, .getProgram, .getCapture, .stream: .observer
         case .patientBolus: .patient
         case .reviewProgram, .pushProgram, .refill, .clinicianBolus, .suspend, .resume, .acknowledgeAlarms,
-            .setClock, .audit:
+            .setClock, .audit, .startCapture, .stopCapture:
             .clinician
         }
     }

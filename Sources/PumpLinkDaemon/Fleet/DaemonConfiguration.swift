@@ -131,6 +131,33 @@ public struct DaemonConfiguration: Sendable, Codable {
         }
     }
 
+    /// Link captures (SPEC §15): where they go, how they rotate, whether they always run.
+    public struct CaptureSettings: Sendable, Codable, Hashable {
+        /// Folder of the capture files; relative to the configuration file.
+        public var directory: String
+        /// Capture every pump from the start (otherwise: started per pump through the API).
+        public var alwaysOn: Bool
+        /// Start a new numbered file when one reaches this size.
+        public var maxFileBytes: Int?
+        /// Keep at most this many files per capture, removing the oldest.
+        public var maxFiles: Int?
+
+        public init(directory: String, alwaysOn: Bool = false, maxFileBytes: Int? = 64 << 20, maxFiles: Int? = 16) {
+            self.directory = directory
+            self.alwaysOn = alwaysOn
+            self.maxFileBytes = maxFileBytes
+            self.maxFiles = maxFiles
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            directory = try container.decode(String.self, forKey: .directory)
+            alwaysOn = try container.decodeIfPresent(Bool.self, forKey: .alwaysOn) ?? false
+            maxFileBytes = try container.decodeIfPresent(Int.self, forKey: .maxFileBytes) ?? 64 << 20
+            maxFiles = try container.decodeIfPresent(Int.self, forKey: .maxFiles) ?? 16
+        }
+    }
+
     public var pumps: [PumpEntry]
     /// A drug library file overriding the shipped default; nil for the default.
     public var drugLibrary: String?
@@ -138,8 +165,19 @@ public struct DaemonConfiguration: Sendable, Codable {
     public var dataDirectory: String
     public var telemetryIntervalMs: UInt32?
     public var api: APIConfiguration
+    /// Link captures; by default in `<dataDirectory>/captures`, started per pump.
+    public var capture: CaptureSettings?
 
-    public init(pumps: [PumpEntry], drugLibrary: String? = nil, dataDirectory: String, telemetryIntervalMs: UInt32? = nil, api: APIConfiguration) {
+    /// `capture`, or its defaults.
+    public var captureSettings: CaptureSettings {
+        capture ?? CaptureSettings(directory: URL(fileURLWithPath: dataDirectory).appendingPathComponent("captures").path)
+    }
+
+    public init(
+        pumps: [PumpEntry], drugLibrary: String? = nil, dataDirectory: String, telemetryIntervalMs: UInt32? = nil,
+        api: APIConfiguration, capture: CaptureSettings? = nil
+    ) {
+        self.capture = capture
         self.pumps = pumps
         self.drugLibrary = drugLibrary
         self.dataDirectory = dataDirectory
@@ -164,6 +202,7 @@ public struct DaemonConfiguration: Sendable, Codable {
         }
         configuration.dataDirectory = resolve(configuration.dataDirectory)
         configuration.drugLibrary = configuration.drugLibrary.map(resolve)
+        if let capture = configuration.capture { configuration.capture?.directory = resolve(capture.directory) }
         for index in configuration.pumps.indices {
             configuration.pumps[index].keyFile = resolve(configuration.pumps[index].keyFile)
         }
@@ -178,6 +217,10 @@ public struct DaemonConfiguration: Sendable, Codable {
                 throw DaemonError(.badRequest, "pump id '\(pump.id)': use letters, digits, '-', '_' and '.'")
             }
             guard seen.insert(pump.id).inserted else { throw DaemonError(.badRequest, "pump id '\(pump.id)' appears twice") }
+        }
+        if let capture {
+            guard (capture.maxFileBytes ?? 1 << 20) >= 1 << 16 else { throw DaemonError(.badRequest, "capture.maxFileBytes: at least 65536") }
+            guard (capture.maxFiles ?? 1) >= 1 else { throw DaemonError(.badRequest, "capture.maxFiles: at least 1") }
         }
     }
 

@@ -17,6 +17,7 @@ actor ManagedPump {
     private let metrics: PumpMetrics
     private let publish: @Sendable (PumpUpdate) -> Void
     private let logger: Logger
+    let capture: LinkCapture
 
     private(set) var link: LinkState = .connecting
     private(set) var identity: PumpIdentity?
@@ -31,6 +32,7 @@ actor ManagedPump {
         library: DrugLibrary,
         metrics: PumpMetrics,
         telemetryIntervalMs: UInt32,
+        capture: DaemonConfiguration.CaptureSettings,
         logger: Logger,
         publish: @escaping @Sendable (PumpUpdate) -> Void
     ) throws {
@@ -43,6 +45,9 @@ actor ManagedPump {
         var pumpLogger = logger
         pumpLogger[metadataKey: "pump"] = "\(entry.id)"
         self.logger = pumpLogger
+        let linkCapture = LinkCapture(pumpID: entry.id, port: entry.port, settings: capture)
+        self.capture = linkCapture
+        if capture.alwaysOn { _ = try linkCapture.start() }
         try store.registerPump(id: entry.id, port: entry.port)
         try Self.settleInterruptedIntents(pumpID: entry.id, store: store, logger: pumpLogger)
         var options = PumpConnection.Options()
@@ -65,7 +70,7 @@ actor ManagedPump {
             logger: pumpLogger,
             open: { [usb = entry.usb] path in
                 // A USB adapter is looked up again at each connection: it may come back re-plugged.
-                try SerialPort.open(path: try usb?.port(among: SerialPorts.list()) ?? path)
+                linkCapture.wrap(try SerialPort.open(path: try usb?.port(among: SerialPorts.list()) ?? path))
             }
         )
     }

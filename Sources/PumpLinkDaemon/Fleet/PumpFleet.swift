@@ -55,6 +55,7 @@ public final class PumpFleet: PumpService {
                     library: library,
                     metrics: PumpMetrics(registry: registry, pumpID: entry.id),
                     telemetryIntervalMs: configuration.telemetryIntervalMs ?? 1000,
+                    capture: configuration.captureSettings,
                     logger: logger,
                     publish: publish
                 )
@@ -73,6 +74,7 @@ public final class PumpFleet: PumpService {
                 group.addTask { await pump.run() }
             }
         }
+        for pump in pumpsByID.values { _ = pump.capture.stop() }
         hub.finish()
     }
 
@@ -121,6 +123,22 @@ public final class PumpFleet: PumpService {
 
     public func patientBolus(_ id: String, by actor: Actor) async throws(DaemonError) -> PatientBolusResponse {
         try await (try pump(named: id)).patientBolus(by: actor)
+    }
+
+    public func captureStatus(_ id: String) async throws(DaemonError) -> CaptureStatus {
+        try pump(named: id).capture.status()
+    }
+
+    public func startCapture(_ id: String, by actor: Actor) async throws(DaemonError) -> CaptureStatus {
+        let status = try pump(named: id).capture.start()
+        logger.notice("capture started", metadata: ["pump": "\(id)", "actor": "\(actor.name)", "file": "\(status.files.last ?? "")"])
+        return status
+    }
+
+    public func stopCapture(_ id: String, by actor: Actor) async throws(DaemonError) -> CaptureStatus {
+        let status = try pump(named: id).capture.stop()
+        logger.notice("capture stopped", metadata: ["pump": "\(id)", "actor": "\(actor.name)", "packets": "\(status.packets)"])
+        return status
     }
 
     public func suspend(_ id: String, by actor: Actor) async throws(DaemonError) -> SuspendResponse {
