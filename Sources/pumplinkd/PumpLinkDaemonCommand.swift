@@ -59,5 +59,8 @@ struct FleetService: Service {
         await cancelWhenGracefulShutdown {
             await fleet.run()
         }
+        // With no pumps configured the fleet has nothing to run: the API still serves until
+        // shutdown (a service that returns early would stop the whole group).
+        try? await gracefulShutdown()
     }
 }

@@ -39,6 +39,8 @@ struct APIHandlers<Service: PumpService>: Sendable {
     let configuration: APIConfiguration
     let authenticator: TokenAuthenticator
     let logger: Logger
+    /// Every `/v1/stream` client of this router.
+    let streams = StreamHub()
     private let json = JSONEncoding()
 
     static var eventsLimitDefault: Int { 100 }
@@ -160,11 +162,9 @@ struct APIHandlers<Service: PumpService>: Sendable {
             }
             // Subscribed before the response starts: the client sees every update after the
             // first bytes of the body.
-            let updates = await service.updates()
-            return EventStream(
-                updates: updates, pumpID: pumpID, bufferSize: max(1, configuration.streamBufferSize),
-                heartbeatInterval: .seconds(15)
-            ).response
+            await streams.start(service)
+            let subscription = streams.subscribe(pumpID: pumpID, bufferSize: max(1, configuration.streamBufferSize))
+            return EventStream(subscription: subscription, heartbeatInterval: .seconds(15)).response
         }
     }
 

@@ -193,7 +193,7 @@ final class UpdateHub: Sendable {
     }
 
     func subscribe() -> AsyncStream<PumpUpdate> {
-        let (stream, continuation) = AsyncStream.makeStream(of: PumpUpdate.self, bufferingPolicy: .bufferingNewest(256))
+        let (stream, continuation) = AsyncStream.makeStream(of: PumpUpdate.self, bufferingPolicy: .bufferingNewest(4096))
         let id = subscribers.withLock { state in
             state.next += 1
             state.continuations[state.next] = continuation
