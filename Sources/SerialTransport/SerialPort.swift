@@ -424,7 +424,9 @@ final class PortCore: Sendable {
             ioThreadExited.signal()
         }
 
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        // A tty hands over at most its own buffer (4 KiB) per read; a bigger buffer here would
+        // cost resident memory per port (64 ports: 4 MB at 64 KiB) and read nothing more.
+        var buffer = [UInt8](repeating: 0, count: 4 * 1024)
         var descriptors = [
             pollfd(fd: descriptor, events: 0, revents: 0),
             pollfd(fd: wakeDescriptor, events: Int16(POLLIN), revents: 0),
