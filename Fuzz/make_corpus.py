@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzz targets from protocol/vectors/*.json.
+
+Usage: make_corpus.py OUTPUT   (tools/fuzz passes .fuzz/seeds)
+
+One folder per target under OUTPUT, one file per seed, named after the vector it comes from.
+The input layouts are the ones described at the top of each target's main.swift:
+
+- frames:   byte 0 seeds the read splits, then a line or stream (every frame of frames.json,
+            every stream of broken.json, every line of auth.json, and all frames back to back);
+- messages: byte 0 picks (type, direction) as 2 x index in MessageType.allCases + (1 for a
+            response), then the payload (frames.json, and the frames of broken.json whose
+            payload is not a message);
+- programs: a 27-byte header (capacity, reservoir, clock, UTC offset, options, refill volumes),
+            then a Program encoding and optionally the active program's;
+- json-bodies: byte 0 picks Program, ClinicianBolusRequest, SetClockRequest, RefillRequest,
+            AcknowledgeAlarmsRequest or Override, then JSON text; json-bodies.dict beside the
+            folders lists the JSON tokens and every field and enumeration name of the definitions;
+- pcapng:   capture files (SPEC §15) holding the candidates of frames.json and broken.json, in
+            both byte orders, several timestamp resolutions, an unknown block, two sections, a
+            cut last block.
+
+Programs are encoded by the vectors generator's codec (driven by protocol/messages.json), which
+shares nothing with the Swift codec.
+"""
+import json
+import pathlib
+import shutil
+import struct
+import sys
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+VECTORS = ROOT / "protocol" / "vectors"
+sys.dont_write_bytecode = True  # leave no cache beside the generator
+sys.path.insert(0, str(ROOT / "tools" / "vectors"))
+
+import generate_vectors  # noqa: E402  (its codec and example program)
+
+
+def load(name):
+    return json.loads((VECTORS / name).read_text())
+
+
+def write(folder, name, data):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(bytes(data))
+
+
+def frame_seeds(out):
+    folder = out / "frames"
+    everything = bytearray()
+    for index, frame in enumerate(load("frames.json")["frames"]):
+        line = bytes.fromhex(frame["line"])
+        write(folder, "frame-" + frame["name"], bytes([index % 256]) + line)
+        everything += line
+    write(folder, "all-frames", b"\x07" + everything)
+    for index, stream in enumerate(load("broken.json")["streams"]):
+        write(folder, "broken-" + stream["name"], bytes([(index * 37) % 256]) + bytes.fromhex(stream["stream"]))
+    auth = load("auth.json")
+    write(folder, "auth-hello-request", b"\x01" + bytes.fromhex(auth["hello"]["request"]))
+    write(folder, "auth-hello-response", b"\x02" + bytes.fromhex(auth["hello"]["response"]))
+    for check in auth["checks"]:
+        write(folder, "auth-" + check["name"], b"\x03" + bytes.fromhex(check["line"]))
+    for index, step in enumerate(auth.get("replay", {}).get("steps", [])):
+        write(folder, "auth-replay-%d-request" % index, b"\x04" + bytes.fromhex(step["request"]))
+        write(folder, "auth-replay-%d-response" % index, b"\x05" + bytes.fromhex(step["response"]))
+
+
+def message_selectors():
+    messages = sorted(json.loads((ROOT / "protocol" / "messages.json").read_text())["messages"], key=lambda m: m["type"])
+    return {m["type"]: index for index, m in enumerate(messages)}
+
+
+def message_seeds(out):
+    folder = out / "messages"
+    selectors = message_selectors()
+    for frame in load("frames.json")["frames"]:
+        selector = 2 * selectors[frame["messageType"]] + (1 if frame["direction"] == "response" else 0)
+        write(folder, frame["name"], bytes([selector]) + bytes.fromhex(frame["payload"]))
+    for stream in load("broken.json")["streams"]:
+        for index, event in enumerate(stream["events"]):
+            if event["event"] != "frame" or event["messageType"] not in selectors:
+                continue
+            selector = 2 * selectors[event["messageType"]] + (event["flags"] & 1)
+            write(folder, "broken-%s-%d" % (stream["name"], index), bytes([selector]) + bytes.fromhex(event["payload"]))
+
+
+def program(**changes):
+    value = json.loads(json.dumps(generate_vectors.PROGRAM))
+    value.update(changes)
+    return value
+
+
+PROGRAMS = {
+    "vectors": program(),
+    "no-basal": program(steps=[], periodicBoluses=[],
+                        patientBolus={"doseMicrograms": 0, "durationMinutes": 0, "lockoutMinutes": 0, "maxPerDay": 0}),
+    "flat-every-day": program(steps=[{"dayMask": 0x7F, "startMinute": 0, "doseRateMicrogramsPerDay": 500}],
+                              periodicBoluses=[]),
+    "thirteen-steps": program(drug="ziconotide", concentrationMicrogramsPerMilliliter=100,
+                              steps=[{"dayMask": 0x7F, "startMinute": 60 * hour + 5, "doseRateMicrogramsPerDay": 1 + hour}
+                                     for hour in range(13)]),
+    "busy-boluses": program(drug="baclofen", concentrationMicrogramsPerMilliliter=2000,
+                            periodicBoluses=[{"dayMask": 0x7F if i % 2 else 0x15, "startMinute": 60 * i,
+                                              "doseMicrograms": 25, "durationMinutes": 59} for i in range(24)]),
+    "too-much": program(steps=[{"dayMask": 0x7F, "startMinute": 0, "doseRateMicrogramsPerDay": 0xFFFFFFFF}]),
+}
+
+
+def program_header(capacity, reservoir, clock_ms, offset_minutes, options, aspirated, new_volume):
+    return struct.pack("<IIQHBII", capacity, reservoir, clock_ms, offset_minutes + 900, options, aspirated, new_volume)
+
+
+def program_seeds(out):
+    folder = out / "programs"
+    data = json.loads((ROOT / "protocol" / "messages.json").read_text())
+    codec = generate_vectors.Codec(data)
+    fields = data["structs"]["Program"]["fields"]
+    encoded = {name: codec.encode_fields(fields, value, "Program") for name, value in PROGRAMS.items()}
+    for name, program_bytes in encoded.items():
+        header = program_header(20000, 14250, 1741944411420, 60, 0, 14000, 20000)
+        write(folder, name, header + program_bytes)
+        with_active = program_header(40000, 3000, 1741944411420, -300, 3, 2500, 41000)
+        write(folder, name + "-with-active", with_active + program_bytes + encoded["vectors"])
+
+
+JSON_REQUESTS = {1: "ClinicianBolus", 2: "SetClock", 3: "Refill", 4: "AcknowledgeAlarms"}
+
+
+def json_body_seeds(out):
+    folder = out / "json-bodies"
+    for name, value in PROGRAMS.items():
+        write(folder, "program-" + name, b"\x00" + json.dumps(value).encode())
+    for frame in load("frames.json")["frames"]:
+        for selector, message in JSON_REQUESTS.items():
+            if frame["message"] == message and frame["direction"] == "request":
+                write(folder, frame["name"], bytes([selector]) + json.dumps(frame["fields"]).encode())
+    write(folder, "acknowledge-alarms-all", b"\x04" + json.dumps({"alarmMask": 0xFFFFFFFF}).encode())
+    write(folder, "override", b"\x05" + json.dumps({"reason": "bridge dose agreed with the pain team"}).encode())
+    write(folder, "override-blank", b"\x05" + json.dumps({"reason": " \u00a0\t"}).encode())
+
+    # A libFuzzer dictionary: JSON's tokens and every name of the definitions.
+    data = json.loads((ROOT / "protocol" / "messages.json").read_text())
+    names = set()
+    for struct in data["structs"].values():
+        names.update(field["name"] for field in struct["fields"])
+    for message in data["messages"]:
+        for direction in ("request", "response"):
+            names.update(field["name"] for field in message.get(direction) or [])
+    for enum in data["enums"].values():
+        names.update(value["name"] for value in enum["values"])
+    names.add("reason")
+    tokens = ["{", "}", "[", "]", ":", ",", "null", "true", "false", "-", ".", "e+", "E-", "0", "-1",
+              "4294967295", "4294967296", "65535", "65536", "18446744073709551615", "1e3", "0.5", "\\\\u0000"]
+    lines = ['"%s"' % token.replace('"', '\\"') for token in tokens]
+    lines += ['"\\"%s\\""' % name for name in sorted(names)]
+    (out / "json-bodies.dict").write_text("\n".join(lines) + "\n")
+
+
+def pcapng_block(block_type, body, endian):
+    body = bytes(body) + b"\0" * (-len(body) % 4)
+    length = 12 + len(body)
+    return struct.pack(endian + "II", block_type, length) + body + struct.pack(endian + "I", length)
+
+
+def pcapng_options(options, endian):
+    out = b""
+    for code, value in options:
+        out += struct.pack(endian + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+    return out + (struct.pack(endian + "HH", 0, 0) if options else b"")
+
+
+def pcapng_file(candidates, endian="<", resolution=9, unknown_block=False, user_application=b"PumpLink fuzz seeds"):
+    """A section, two interfaces (host side, pump side) and one packet per candidate."""
+    out = pcapng_block(0x0A0D0D0A, struct.pack(endian + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+                       + pcapng_options([(4, user_application)], endian), endian)
+    for name, description in ((b"/dev/ttyUSB0", b"pump 3"), (b"/dev/pts/4", b"host")):
+        options = [(2, name), (3, description)]
+        if resolution is not None:
+            options.append((9, bytes([resolution])))
+        out += pcapng_block(1, struct.pack(endian + "HHI", 147, 0, 0) + pcapng_options(options, endian), endian)
+    if unknown_block:
+        out += pcapng_block(4, b"\x01\x00\x04\x00\x0a\x00\x00\x01pump\0\0\0\0", endian)  # a name resolution block
+    time = 1741944411420 * 10**6
+    for index, candidate in enumerate(candidates):
+        time += 1234567 * (index + 1)
+        ticks = time if resolution == 9 else time // 1000
+        body = struct.pack(endian + "IIIII", index % 2, ticks >> 32, ticks & 0xFFFFFFFF, len(candidate), len(candidate))
+        body += candidate + b"\0" * (-len(candidate) % 4)
+        body += pcapng_options([(2, struct.pack(endian + "I", 1 + index % 2))], endian)
+        out += pcapng_block(6, body, endian)
+    return out
+
+
+def pcapng_seeds(out):
+    folder = out / "pcapng"
+    frames = [bytes.fromhex(frame["line"])[1:-1] for frame in load("frames.json")["frames"]]
+    broken = [candidate for stream in load("broken.json")["streams"]
+              for candidate in bytes.fromhex(stream["stream"]).split(b"\0") if candidate]
+    little = pcapng_file(frames[:8])
+    write(folder, "frames-little-endian", little)
+    write(folder, "frames-big-endian-microseconds", pcapng_file(frames[8:16], endian=">", resolution=None, unknown_block=True))
+    write(folder, "broken-binary-resolution", pcapng_file(broken[:12], resolution=0x8A))
+    write(folder, "two-sections", little + pcapng_file(frames[16:20], endian=">"))
+    write(folder, "cut-last-block", little[:-7])
+    write(folder, "few-packets", pcapng_file(frames[:2] + broken[:2]))
+    write(folder, "all-frames", pcapng_file(frames))
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__.strip().splitlines()[2], file=sys.stderr)
+        return 2
+    out = pathlib.Path(sys.argv[1])
+    for target in ("frames", "messages", "programs", "json-bodies", "pcapng"):
+        shutil.rmtree(out / target, ignore_errors=True)
+    frame_seeds(out)
+    message_seeds(out)
+    program_seeds(out)
+    json_body_seeds(out)
+    pcapng_seeds(out)
+    for target in sorted(p.name for p in out.iterdir() if p.is_dir()):
+        print("%-10s %3d seeds" % (target, len(list((out / target).iterdir()))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
