@@ -90,7 +90,7 @@ func makePump(baudRate: Int?, events: Int) async -> (EmulatedPump<ModelPump>, Pa
 }
 
 /// A pump on a pseudo-terminal and a session on the other side.
-func connect(baudRate: Int?, events: Int) async throws -> (PumpSession, PumpHost) {
+func connect(baudRate: Int?, events: Int) async throws -> (PumpSession, PumpHost<ModelPump>) {
     let (pump, key) = await makePump(baudRate: baudRate, events: events)
     let host = PumpHost(index: 0, serial: "BENCH", pump: pump, linkPath: nil, portPath: nil, announce: { _ in })
     try await host.start()
