@@ -54,10 +54,20 @@ enum Posix {
 
     /// An advisory lock so two daemons (or two ports in one) never share a device. libserialport
     /// takes no lock, and TIOCEXCL does not stop root, so flock is the one that works for both.
+    ///
+    /// A holder that is closing the port (its I/O thread still finishing, or a pseudo-terminal's
+    /// number reused just after a hang-up) lets go within moments, so a held lock is tried again
+    /// for up to half a second before the port is reported in use.
     static func lockExclusively(_ descriptor: Int32, path: String) throws(SerialError) {
+        var waitedMs = 0
         while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
             let error = Glibc.errno
             if error == EINTR { continue }
+            if error == EWOULDBLOCK, waitedMs < 500 {
+                usleep(10_000)
+                waitedMs += 10
+                continue
+            }
             throw SerialError.fromOpen(errno: error, path: path, operation: "flock")
         }
     }
