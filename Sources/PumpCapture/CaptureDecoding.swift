@@ -184,8 +184,8 @@ extension DecodedFrame {
     }
 }
 
-/// Compact `name=value` rendering of decoded fields.
-enum WireValueText {
+/// Compact `name=value` rendering of decoded fields (long byte strings and lists shortened).
+public enum WireValueText {
     static let maxBytesShown = 16
     static let maxElementsShown = 8
 
@@ -197,7 +197,7 @@ enum WireValueText {
         return text(value)
     }
 
-    static func text(_ value: WireValue) -> String {
+    public static func text(_ value: WireValue) -> String {
         switch value {
         case .unsigned(let number): return "\(number)"
         case .signed(let number): return "\(number)"

@@ -367,19 +367,7 @@ struct ReplayScript {
                 compare(oldItem, newItem, path: "\(path)[\(index)]", ignoring: ignored, into: &found)
             }
         default:
-            if old != new { found.append("\(path): \(text(new)), recorded \(text(old))") }
-        }
-    }
-
-    private static func text(_ value: WireValue) -> String {
-        switch value {
-        case .unsigned(let number): "\(number)"
-        case .signed(let number): "\(number)"
-        case .string(let string): string.debugDescription
-        case .enumeration(let name): name
-        case .bytes(let bytes): bytes.map { String(format: "%02x", $0) }.joined()
-        case .list(let items): "[" + items.map(text).joined(separator: ", ") + "]"
-        case .record(let fields): "{" + fields.map { "\($0.name)=\(text($0.value))" }.joined(separator: " ") + "}"
+            if old != new { found.append("\(path): \(WireValueText.text(new)), recorded \(WireValueText.text(old))") }
         }
     }
 }

@@ -32,7 +32,11 @@ struct PseudoTerminalTests {
         try await host.start()
         let linkPath = directory.appendingPathComponent("pump0").path
 
-        var session = PumpSession(link: try SerialPort.open(path: linkPath), key: key)
+        // Patient with a loaded machine (the whole suite runs in parallel): this bolus must be
+        // answered, not left uncertain.
+        var configuration = SessionConfiguration()
+        configuration.responseTimeout = .seconds(1)
+        var session = PumpSession(link: try SerialPort.open(path: linkPath), key: key, configuration: configuration)
         try await session.connect()
         let bolus = try await session.patientBolus()
         #expect(bolus.outcome == .started)
@@ -50,7 +54,7 @@ struct PseudoTerminalTests {
         await hangUp.value
 
         // ... and comes back behind the same link, as the same pump.
-        session = PumpSession(link: try SerialPort.open(path: linkPath), key: key)
+        session = PumpSession(link: try SerialPort.open(path: linkPath), key: key, configuration: configuration)
         try await session.connect()
         let after = try await session.status()
         #expect(after.patientBolusesInLast24h == 1)

@@ -131,7 +131,8 @@ final class StreamHub: Sendable {
     }
 
     private func publish(_ update: PumpUpdate) {
-        guard let body = try? EventStream.body(of: update) else { return }
+        // With no client, nothing is encoded.
+        guard state.withLock({ !$0.clients.isEmpty }), let body = try? EventStream.body(of: update) else { return }
         let schedule = state.withLock { state in
             guard !state.clients.isEmpty else { return false }
             state.pending.append(Pending(pumpID: update.pumpID, body: body))

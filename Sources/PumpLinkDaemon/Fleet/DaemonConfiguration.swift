@@ -219,7 +219,7 @@ public struct DaemonConfiguration: Sendable, Codable {
             guard seen.insert(pump.id).inserted else { throw DaemonError(.badRequest, "pump id '\(pump.id)' appears twice") }
         }
         if let capture {
-            guard (capture.maxFileBytes ?? 1 << 20) >= 1 << 16 else { throw DaemonError(.badRequest, "capture.maxFileBytes: at least 65536") }
+            guard (capture.maxFileBytes ?? 1 << 20) >= 4096 else { throw DaemonError(.badRequest, "capture.maxFileBytes: at least 4096") }
             guard (capture.maxFiles ?? 1) >= 1 else { throw DaemonError(.badRequest, "capture.maxFiles: at least 1") }
         }
     }
