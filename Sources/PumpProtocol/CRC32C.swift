@@ -36,22 +36,13 @@ public struct CRC32C: Sendable {
     }
 
     @inline(__always)
-    private static func update(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        crc32cTables.withUnsafeBufferPointer { t in
+    static func update(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        withTables { t in
             var crc = start
             var offset = 0
             let count = bytes.count
             while count - offset >= 8 {
-                let one = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: UInt32.self)) ^ crc
-                let two = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self))
-                crc = t[7 * 256 + Int(one & 0xFF)]
-                    ^ t[6 * 256 + Int((one >> 8) & 0xFF)]
-                    ^ t[5 * 256 + Int((one >> 16) & 0xFF)]
-                    ^ t[4 * 256 + Int(one >> 24)]
-                    ^ t[3 * 256 + Int(two & 0xFF)]
-                    ^ t[2 * 256 + Int((two >> 8) & 0xFF)]
-                    ^ t[1 * 256 + Int((two >> 16) & 0xFF)]
-                    ^ t[Int(two >> 24)]
+                crc = step8(crc, bytes.baseAddress! + offset, t)
                 offset += 8
             }
             while offset < count {
@@ -60,6 +51,27 @@ public struct CRC32C: Sendable {
             }
             return crc
         }
+    }
+
+    /// Calls `body` with the eight tables, for loops that call `step8` themselves.
+    @inline(__always)
+    static func withTables<R>(_ body: (UnsafeBufferPointer<UInt32>) -> R) -> R {
+        crc32cTables.withUnsafeBufferPointer(body)
+    }
+
+    /// Eight bytes at `bytes` into the running (not finished) value `crc`.
+    @inline(__always)
+    static func step8(_ crc: UInt32, _ bytes: UnsafeRawPointer, _ t: UnsafeBufferPointer<UInt32>) -> UInt32 {
+        let one = UInt32(littleEndian: bytes.loadUnaligned(as: UInt32.self)) ^ crc
+        let two = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        return t[7 * 256 + Int(one & 0xFF)]
+            ^ t[6 * 256 + Int((one >> 8) & 0xFF)]
+            ^ t[5 * 256 + Int((one >> 16) & 0xFF)]
+            ^ t[4 * 256 + Int(one >> 24)]
+            ^ t[3 * 256 + Int(two & 0xFF)]
+            ^ t[2 * 256 + Int((two >> 8) & 0xFF)]
+            ^ t[1 * 256 + Int((two >> 16) & 0xFF)]
+            ^ t[Int(two >> 24)]
     }
 }
 

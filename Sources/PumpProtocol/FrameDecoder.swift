@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns a byte stream into frames, whatever the chunking (SPEC §3.4).
 ///
 /// Incremental: feed bytes as they arrive, in any splits; every delimiter ends a candidate
@@ -25,6 +33,8 @@ public struct FrameDecoder: Sendable {
     private var blockCode: UInt8 = 0
     /// The candidate outgrew the largest packet: skip to the next delimiter.
     private var overflow = false
+    /// The CRC-32C of the current candidate, when the fast path computed it.
+    private var computedCheck: UInt32?
     public private(set) var statistics = Statistics()
 
     public init() {
@@ -67,11 +77,19 @@ public struct FrameDecoder: Sendable {
         blockRemaining = 0
         blockCode = 0
         overflow = false
+        computedCheck = nil
     }
 
     /// Consumes bytes up to the next delimiter; returns its index, or `input.count`.
     private mutating func consume(_ input: UnsafeRawBufferPointer, from start: Int) -> Int {
         let end = input.count
+        if start < end, input[start] == 0 { return start }
+        if count == 0, blockCode == 0, !overflow, start < end,
+            let found = memchr(input.baseAddress! + start, 0, end - start)
+        {
+            let delimiter = UnsafeRawPointer(found) - input.baseAddress!
+            if decodeWhole(UnsafeRawBufferPointer(rebasing: input[start..<delimiter])) { return delimiter }
+        }
         var count = self.count
         var blockRemaining = self.blockRemaining
         var blockCode = self.blockCode
@@ -129,6 +147,57 @@ public struct FrameDecoder: Sendable {
         }
     }
 
+    /// The fast path for a candidate wholly in one read (the usual case). Without a full
+    /// (0xFF) block before the last, decoded byte k is line byte k + 1, except that each code
+    /// byte but the first stands for a zero: so the candidate is copied in one go, and one walk
+    /// over its code bytes writes the zeros. That walk is a chain of dependent loads (a status
+    /// frame has a code byte every few bytes); the CRC over the bytes already final is
+    /// interleaved with it, so that the two run side by side rather than one after the other.
+    ///
+    /// Leaves the state exactly as the byte-by-byte loop would, with the check in
+    /// `computedCheck`; returns false, with the state untouched, for a candidate with a full
+    /// block inside or too long to copy, which the loop then decodes.
+    private mutating func decodeWhole(_ line: UnsafeRawBufferPointer) -> Bool {
+        let length = line.count
+        guard length > 0, length - 1 <= buffer.count else { return false }
+        // The check covers the decoded packet but its last four bytes.
+        let checkedEnd = length - 1 - FrameLayout.checkLength
+        return buffer.withUnsafeMutableBytes { out -> Bool in
+            let start = out.baseAddress!
+            start.copyMemory(from: line.baseAddress! + 1, byteCount: length - 1)
+            return CRC32C.withTables { tables -> Bool in
+                var crc: UInt32 = 0xFFFF_FFFF
+                var checked = 0
+                var position = 0
+                while true {
+                    let code = Int(line[position])
+                    let next = position &+ code
+                    if next >= length {
+                        // The last block, complete when it ends exactly at the delimiter.
+                        count = length - 1
+                        blockCode = UInt8(code)
+                        blockRemaining = next - length
+                        if checkedEnd >= checked {
+                            crc = CRC32C.update(crc, UnsafeRawBufferPointer(start: start + checked, count: checkedEnd - checked))
+                            computedCheck = ~crc
+                        }
+                        return true
+                    }
+                    if code == 0xFF { return false }
+                    out[next &- 1] = 0
+                    position = next
+                    // Decoded bytes before `next` are final; the check keeps its distance
+                    // from the zeros just written, so that its wide loads do not wait on them.
+                    let ready = min(next &- 32, checkedEnd)
+                    while ready &- checked >= 8 {
+                        crc = CRC32C.step8(crc, start + checked, tables)
+                        checked &+= 8
+                    }
+                }
+            }
+        }
+    }
+
     private mutating func finishCandidate() -> Event? {
         defer { reset() }
         if overflow { return discard(.oversize) }
@@ -139,7 +208,7 @@ public struct FrameDecoder: Sendable {
         let length = count
         let checked: Result<Frame, FrameError> = buffer.withUnsafeBytes { raw in
             let body = UnsafeRawBufferPointer(rebasing: raw[0..<length - FrameLayout.checkLength])
-            let computed = CRC32C.checksum(body)
+            let computed = computedCheck ?? CRC32C.checksum(body)
             let received = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self))
             guard computed == received else { return .failure(.checkFailed(received: received, computed: computed)) }
             let version = raw[0]
