@@ -86,7 +86,6 @@ public actor PumpSession {
     private var downWaiters: [CheckedContinuation<String, Never>] = []
     private var changingBusy = false
     private var changingQueue: [CheckedContinuation<Void, Never>] = []
-    private var waiterSerial = 0
     private var telemetrySubscribers: [Int: AsyncStream<Status>.Continuation] = [:]
     private var subscriberSerial = 0
     private var lastReceived = ContinuousClock.now
@@ -94,9 +93,12 @@ public actor PumpSession {
     private var keepaliveTask: Task<Void, Never>?
 
     private struct Waiter {
-        var serial: Int
+        var deadline: ContinuousClock.Instant
         var continuation: CheckedContinuation<Frame?, Never>
     }
+    /// Ends waits past their deadline; runs while anyone waits (one task for all requests,
+    /// rather than a timer task made and cancelled for each).
+    private var expiry: Task<Void, Never>?
 
     /// - Parameter firstRequestID: where request ids start; the handshake raises it above the
     ///   pump's last executed id.
@@ -313,23 +315,27 @@ public actor PumpSession {
     private func waitForResponse(_ requestID: UInt32) async -> Frame? {
         if case .down = state { return nil }
         if let early = early.removeValue(forKey: requestID) { return early }
-        waiterSerial += 1
-        let serial = waiterSerial
-        let timeout = configuration.responseTimeout
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
-            await self?.expire(requestID, serial: serial)
-        }
-        defer { timer.cancel() }
+        let deadline = ContinuousClock.now + configuration.responseTimeout
         return await withCheckedContinuation { continuation in
-            waiters[requestID] = Waiter(serial: serial, continuation: continuation)
+            waiters[requestID] = Waiter(deadline: deadline, continuation: continuation)
+            if expiry == nil {
+                expiry = Task { await self.expireWaits() }
+            }
         }
     }
 
-    private func expire(_ requestID: UInt32, serial: Int) {
-        guard let waiter = waiters[requestID], waiter.serial == serial else { return }
-        waiters[requestID] = nil
-        waiter.continuation.resume(returning: nil)
+    /// Sleeps until the earliest deadline, ends the waits past theirs, and again, until no one
+    /// waits. A wait answered meanwhile simply is not there any more when the deadline comes.
+    private func expireWaits() async {
+        while let earliest = waiters.values.lazy.map(\.deadline).min() {
+            try? await Task.sleep(until: earliest, clock: .continuous)
+            let now = ContinuousClock.now
+            for (requestID, waiter) in waiters where waiter.deadline <= now {
+                waiters[requestID] = nil
+                waiter.continuation.resume(returning: nil)
+            }
+        }
+        expiry = nil
     }
 
     // MARK: Receiving
@@ -452,6 +458,7 @@ public actor PumpSession {
         keepaliveTask?.cancel()
         for waiter in waiters.values { waiter.continuation.resume(returning: nil) }
         waiters.removeAll()
+        expiry?.cancel()
         for subscriber in telemetrySubscribers.values { subscriber.finish() }
         telemetrySubscribers.removeAll()
         for waiter in downWaiters { waiter.resume(returning: reason) }
