@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumpCapture
 import PumpProtocol
 import SerialTransport
 
@@ -18,6 +19,10 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
     public private(set) var endpoint: PumpEndpoint<Device>
     public let clock: VirtualClock
     private var faults: LinkFaultInjector
+    /// Faults injected by the injectors that `setFaults` replaced.
+    private var earlierFaultCounts = LinkFaultInjector.Counts()
+    /// The pump's own side of the link faults, when recorded (`recordPumpSide`).
+    private var pumpSide: PumpSideRecorder?
     private let stateFile: URL?
     /// Output pacing: seconds per byte is 10 / baudRate (8N1: start, 8 data, stop bits).
     private let baudRate: Int?
@@ -47,10 +52,12 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         return try JSONDecoder().decode(SavedState.self, from: Data(contentsOf: url))
     }
 
-    public var faultCounts: LinkFaultInjector.Counts { faults.counts }
+    /// Faults injected since the pump started, under every setting it has had.
+    public var faultCounts: LinkFaultInjector.Counts { earlierFaultCounts + faults.counts }
 
     /// Changes the link faults while running; the generator restarts from the new seed.
     public func setFaults(_ settings: LinkFaultSettings) {
+        earlierFaultCounts = earlierFaultCounts + faults.counts
         faults = LinkFaultInjector(settings)
         logger.info("link faults set", metadata: ["faults": "\(settings)"])
     }
@@ -62,6 +69,14 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         try encoder.encode(state).write(to: stateFile, options: .atomic)
+    }
+
+    /// Records the pump's own side of the link faults on `interface` of `sink` from now on: each
+    /// frame the pump writes before the faults damage it (outbound), and each candidate it
+    /// receives after the faults have damaged it (inbound). A capture of the line itself shows
+    /// the other two views, so the four together tell what the faults did. Nil stops recording.
+    public func recordPumpSide(to sink: (any CaptureSink)?, interface: CaptureInterfaceID) {
+        pumpSide = sink.map { PumpSideRecorder(sink: $0, interface: interface) }
     }
 
     public func status() -> Status {
@@ -77,6 +92,7 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
     public func serve(_ link: any ByteLink) async {
         servingLink = link
         endpoint.endSession()
+        pumpSide?.newLink()
         let telemetry = Task { [weak self] in await self?.streamTelemetry(on: link) }
         defer {
             telemetry.cancel()
@@ -86,6 +102,7 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         do {
             for try await chunk in link.incoming {
                 let received = faults.incoming(chunk)
+                pumpSide?.record(received, direction: .inbound)
                 var frames: [Frame] = []
                 decoder.decode(received) { event in
                     if case .frame(let frame) = event { frames.append(frame) }
@@ -121,6 +138,7 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
 
     private func transmit(_ frame: [UInt8], on link: any ByteLink) async {
         guard !frame.isEmpty else { return }
+        pumpSide?.record(frame, direction: .outbound)
         let bytes = faults.outgoing(frame)
         guard !bytes.isEmpty else { return }
         if faults.settings.delayMilliseconds > 0 {
@@ -136,6 +154,37 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
             try await link.send(bytes)
         } catch {
             logger.debug("send failed", metadata: ["reason": "\(error)"])
+        }
+    }
+}
+
+/// Cuts what the pump writes and receives, on its side of the fault injector, into candidates
+/// for a capture interface.
+private struct PumpSideRecorder {
+    let sink: any CaptureSink
+    let interface: CaptureInterfaceID
+    private var outbound = CandidateSplitter()
+    private var inbound = CandidateSplitter()
+
+    init(sink: any CaptureSink, interface: CaptureInterfaceID) {
+        self.sink = sink
+        self.interface = interface
+    }
+
+    /// A new link starts: a candidate left unfinished by the old one is not recorded.
+    mutating func newLink() {
+        outbound.reset()
+        inbound.reset()
+    }
+
+    mutating func record(_ bytes: [UInt8], direction: CaptureDirection) {
+        let (sink, interface) = (sink, interface)
+        bytes.withUnsafeBytes { raw in
+            if direction == .outbound {
+                outbound.split(raw) { sink.record($0, originalLength: $1, direction: direction, interface: interface) }
+            } else {
+                inbound.split(raw) { sink.record($0, originalLength: $1, direction: direction, interface: interface) }
+            }
         }
     }
 }

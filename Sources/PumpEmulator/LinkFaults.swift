@@ -14,6 +14,8 @@ import Foundation
 /// | garbage | probability of 1-16 random bytes before an outgoing frame          |
 /// | delay   | milliseconds added before each outgoing frame                      |
 /// | silent  | `silent` or `silent=1`: nothing is sent or received                |
+///
+/// `none` (or an empty text) is a clean link.
 public struct LinkFaultSettings: Sendable, Hashable, Codable, CustomStringConvertible {
     public var seed: UInt64 = 1
     public var bitErrorRate = 0.0
@@ -44,6 +46,8 @@ public struct LinkFaultSettings: Sendable, Hashable, Codable, CustomStringConver
                 return number
             }
             switch key {
+            case "none" where parts.count == 1:
+                self = .none
             case "seed":
                 guard let number = UInt64(value) else { throw .invalidValue(key: key, value: value) }
                 seed = number
@@ -83,7 +87,7 @@ public enum LinkFaultError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .unknownKey(let key): "unknown fault '\(key)' (known: seed, ber, drop, dup, garbage, delay, silent)"
+        case .unknownKey(let key): "unknown fault '\(key)' (known: seed, ber, drop, dup, garbage, delay, silent; or none)"
         case .invalidValue(let key, let value): "invalid value '\(value)' for fault '\(key)'"
         }
     }
@@ -98,11 +102,23 @@ public struct LinkFaultInjector: Sendable {
     private var bytesToNextDrop: Double
     public private(set) var counts = Counts()
 
-    public struct Counts: Sendable, Hashable {
+    public struct Counts: Sendable, Hashable, CustomStringConvertible {
         public var bitsFlipped = 0
         public var bytesDropped = 0
         public var framesDuplicated = 0
         public var garbageBursts = 0
+
+        public static func + (lhs: Self, rhs: Self) -> Self {
+            Self(
+                bitsFlipped: lhs.bitsFlipped + rhs.bitsFlipped,
+                bytesDropped: lhs.bytesDropped + rhs.bytesDropped,
+                framesDuplicated: lhs.framesDuplicated + rhs.framesDuplicated,
+                garbageBursts: lhs.garbageBursts + rhs.garbageBursts)
+        }
+
+        public var description: String {
+            "bitsFlipped=\(bitsFlipped) bytesDropped=\(bytesDropped) framesDuplicated=\(framesDuplicated) garbageBursts=\(garbageBursts)"
+        }
     }
 
     public init(_ settings: LinkFaultSettings) {

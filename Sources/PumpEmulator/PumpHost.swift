@@ -19,10 +19,17 @@ public actor PumpHost<Device: PumpDevice & Codable> {
     private var port: SerialPort?
     private var serving: Task<Void, Never>?
     private var stopped = false
+    private var hangingUp = false
     private let announce: @Sendable (String) -> Void
     private let capture: CaptureWriter?
+    private let capturePumpSide: Bool
 
-    /// - Parameter capture: records every candidate in and out of the pump's line (SPEC §15).
+    /// - Parameters:
+    ///   - capture: records every candidate in and out of the pump's line (SPEC §15), on an
+    ///     interface named after the terminal, described `host`.
+    ///   - capturePumpSide: also records, on a second interface of the same name described
+    ///     `pump before link faults`, the frames the pump wrote before its link faults damaged
+    ///     them and the candidates it received after they did (`EmulatedPump.recordPumpSide`).
     public init(
         index: Int,
         serial: String,
@@ -30,6 +37,7 @@ public actor PumpHost<Device: PumpDevice & Codable> {
         linkPath: String?,
         portPath: String?,
         capture: CaptureWriter? = nil,
+        capturePumpSide: Bool = false,
         announce: @escaping @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
     ) {
         self.index = index
@@ -39,7 +47,11 @@ public actor PumpHost<Device: PumpDevice & Codable> {
         self.portPath = portPath
         self.announce = announce
         self.capture = capture
+        self.capturePumpSide = capturePumpSide
     }
+
+    /// The interface description of the pump's own side of the link faults in a capture.
+    public static var pumpSideDescription: String { "pump before link faults" }
 
     /// Opens the terminal or port and starts serving it.
     public func start() async throws {
@@ -66,6 +78,14 @@ public actor PumpHost<Device: PumpDevice & Codable> {
                 announce("pump \(index): not captured: \(error)")
             }
             link = CapturingLink(wrapping: port, tap: tap)
+            if capturePumpSide {
+                do {
+                    let interface = try capture.addInterface(name: terminalPath ?? "?", description: Self.pumpSideDescription)
+                    await pump.recordPumpSide(to: capture, interface: interface)
+                } catch {
+                    announce("pump \(index): its side of the link faults not captured: \(error)")
+                }
+            }
         }
         serving = Task { [link] in await pump.serve(link) }
     }
@@ -73,6 +93,11 @@ public actor PumpHost<Device: PumpDevice & Codable> {
     /// Hangs up: the client sees the port vanish; after `downFor` a new terminal appears
     /// behind the same link (on a fixed port, the port is reopened).
     public func hangUp(downFor: Duration) async {
+        // One at a time: a second hang-up while the line is down would open two terminals.
+        guard !hangingUp else { return }
+        hangingUp = true
+        defer { hangingUp = false }
+        announce("pump \(index): hang-up for \(downFor)")
         await pump.hangUp()
         port?.close()
         await serving?.value
@@ -88,10 +113,14 @@ public actor PumpHost<Device: PumpDevice & Codable> {
         }
     }
 
-    /// Saves the state and closes the line.
+    /// Saves the state, closes the line, and says which link faults were injected, if any.
     public func stop() async {
         stopped = true
         try? await pump.save()
+        let faults = await pump.faultCounts
+        if faults != LinkFaultInjector.Counts() {
+            announce("pump \(index): link faults injected: \(faults)")
+        }
         port?.close()
         await serving?.value
         if let terminal, let linkPath { terminal.removeLink(at: linkPath) }
@@ -100,7 +129,9 @@ public actor PumpHost<Device: PumpDevice & Codable> {
 
 /// Applies a control file's commands to the pumps whenever the file changes (`pump-emulator
 /// --control`). Lines: `faults SPEC`, `hangup MS`, `inject FAULT`, `clear FAULT`, each
-/// optionally prefixed by `pump N` to address one pump; `#` starts a comment.
+/// optionally prefixed by `pump N` to address one pump; `#` starts a comment. Lines appended to
+/// the file are applied once, when they appear; a file rewritten (its earlier text no longer at
+/// its start) is applied whole.
 public struct ControlFile: Sendable {
     public let path: String
     public let hosts: [PumpHost<ModelPump>]
@@ -156,19 +187,26 @@ public struct ControlFile: Sendable {
         case badLine(String)
     }
 
-    /// Polls the file's modification time (4 times a second) and applies each new version.
+    /// Polls the file's modification time (4 times a second) and applies what is new in it.
     public func watch() async {
         var lastModified: Date?
+        var applied = ""
         while !Task.isCancelled {
             if let attributes = try? FileManager.default.attributesOfItem(atPath: path),
                let modified = attributes[.modificationDate] as? Date, modified != lastModified {
                 lastModified = modified
                 if let text = try? String(contentsOfFile: path, encoding: .utf8) {
-                    await apply(text)
+                    await apply(Self.newText(text, after: applied))
+                    applied = text
                 }
             }
             try? await Task.sleep(for: .milliseconds(250))
         }
+    }
+
+    /// What of `text` is to be applied when `applied` was: what was appended, or all of it.
+    public static func newText(_ text: String, after applied: String) -> String {
+        text.hasPrefix(applied) ? String(text.dropFirst(applied.count)) : text
     }
 
     public func apply(_ text: String) async {

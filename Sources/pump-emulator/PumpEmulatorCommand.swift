@@ -61,7 +61,8 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     var faults = ""
 
     @Option(help: """
-        A control file, re-read whenever it changes. Lines: 'faults SPEC', 'hangup MS', \
+        A control file, read whenever it changes: lines appended are applied once (a rewritten \
+        file, whole). Lines: 'faults SPEC' ('faults none' for a clean link), 'hangup MS', \
         'inject motorStall|programChecksumError', 'clear motorStall|programChecksumError'; \
         prefix 'pump N ' to address one pump.
         """)
@@ -72,6 +73,15 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
 
     @Option(help: "With --capture: start a new numbered file when one reaches this many bytes.")
     var captureMaxBytes: Int?
+
+    @Flag(help: """
+        With --capture: also record each pump's own side of its link faults, on a second interface \
+        (same name, description 'pump before link faults'): the frames the pump wrote before the \
+        faults damaged them (outbound) and the candidates it received after they did (inbound). \
+        The 'host' interface holds the line itself: what the host wrote (inbound) and the damaged \
+        frames it got (outbound).
+        """)
+    var captureBeforeFaults = false
 
     @Option(help: """
         Answer as the pump recorded in this capture did (its identity, statuses, event log and \
@@ -90,6 +100,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         if let initialVolumeMicroliters, initialVolumeMicroliters > capacityMicroliters {
             throw ValidationError("--initial-volume-microliters is above the capacity")
         }
+        guard !captureBeforeFaults || capture != nil else { throw ValidationError("--capture-before-faults needs --capture") }
         guard timeScale >= 1, timeScale <= 1_000_000 else { throw ValidationError("--time-scale must be 1...1000000") }
         do {
             _ = try LinkFaultSettings(parsing: faults)
@@ -117,7 +128,9 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
             let pump = EmulatedPump(
                 endpoint: PumpEndpoint(device: device, key: try loadOrCreateKey(serial: serial)),
                 clock: VirtualClock(startMs: startMs), faults: faultSettings, baudRate: baud)
-            let host = PumpHost(index: 0, serial: serial, pump: pump, linkPath: link, portPath: port, capture: writer)
+            let host = PumpHost(
+                index: 0, serial: serial, pump: pump, linkPath: link, portPath: port, capture: writer,
+                capturePumpSide: captureBeforeFaults)
             try await host.start()
             await waitForTerminationSignal()
             await host.stop()
@@ -130,7 +143,9 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
             let stateFile = stateDir.isEmpty ? nil : URL(fileURLWithPath: stateDir).appendingPathComponent("\(serial).json")
             let pump = try await makePump(serial: serial, key: key, stateFile: stateFile, faults: faultSettings)
             let linkPath = link.map { count == 1 ? $0 : "\($0)\(index)" }
-            hosts.append(PumpHost(index: index, serial: serial, pump: pump, linkPath: linkPath, portPath: port, capture: writer))
+            hosts.append(PumpHost(
+                index: index, serial: serial, pump: pump, linkPath: linkPath, portPath: port, capture: writer,
+                capturePumpSide: captureBeforeFaults))
         }
         for host in hosts {
             try await host.start()
