@@ -49,7 +49,10 @@ extension PumpSession {
     public enum Resolution: Sendable, Hashable {
         /// The pump executed it; this is the response it gave.
         case executed(Message)
-        /// The pump never executed it (its id is above the last one executed).
+        /// The pump received it and refused it: nothing was done. This is its answer.
+        case refused(ErrorResponse)
+        /// The pump never received it: its id is above the last one the pump answered, or
+        /// among those it still remembers without being one of them.
         case notExecuted
         /// The pump no longer remembers: consult its event log (events carry request ids).
         case unknown
@@ -63,13 +66,22 @@ extension PumpSession {
             guard let type = MessageType(rawValue: answer.responseType) else {
                 throw .inconsistentData("stored response of unknown type \(answer.responseType)")
             }
+            let message: Message
             do {
-                return .executed(try Message(type: type, isResponse: true, payload: answer.responsePayload[...]))
+                message = try Message(type: type, isResponse: true, payload: answer.responsePayload[...])
             } catch {
                 throw .malformedResponse(.queryRequest, error)
             }
+            if case .errorResponse(let refusal) = message { return .refused(refusal) }
+            return .executed(message)
         case .notRemembered:
-            return requestID > answer.lastExecutedRequestId ? .notExecuted : .unknown
+            // The pump remembers every request it answered from the oldest it still holds on;
+            // ids strictly increase, so an id from there on that it does not hold never came.
+            let remembersFrom = answer.oldestRememberedRequestId
+            if requestID > answer.lastExecutedRequestId || (remembersFrom != 0 && requestID >= remembersFrom) {
+                return .notExecuted
+            }
+            return .unknown
         }
     }
 

@@ -29,6 +29,11 @@ public actor PumpConnection {
         /// serial number than the one registered), or nil to go on. A refused pump's link is
         /// reported down with the reason and nothing is read from it.
         public var refuseIdentity: (@Sendable (PumpIdentity) -> String?)?
+        /// The lowest request id the next session may use, e.g. above every id a previous run
+        /// recorded as sent: ids of changing requests must never be used twice, and a request
+        /// lost to a crash left no trace in the pump's count. Sessions of this connection
+        /// start above the ids of the ones before in any case.
+        public var firstRequestID: (@Sendable () -> UInt32)?
 
         public init() {}
     }
@@ -45,6 +50,9 @@ public actor PumpConnection {
     /// Events the pump dropped from its log before they could be read (its log wrapped).
     public private(set) var lostEvents = 0
     private var current: PumpSession?
+    /// Where the next session's request ids start: past every id an earlier session used, so
+    /// that no id (not even a Hello's, whose late answer may still be on the line) is reused.
+    private var nextRequestID: UInt32 = 1
     private var stateSubscribers: [Int: AsyncStream<State>.Continuation] = [:]
     private var statusSubscribers: [Int: AsyncStream<Status>.Continuation] = [:]
     private var eventSubscribers: [Int: AsyncStream<Event>.Continuation] = [:]
@@ -137,12 +145,14 @@ public actor PumpConnection {
             return nil
         }
         let session = PumpSession(
-            link: link, key: key, configuration: options.session, logger: logger,
+            link: link, key: key, configuration: options.session,
+            firstRequestID: max(nextRequestID, options.firstRequestID?() ?? 1), logger: logger,
             beforeSendingChange: options.beforeSendingChange)
         do {
             let identity = try await session.connect()
             if let reason = options.refuseIdentity?(identity) {
                 await session.close()
+                await passRequestIDs(of: session)
                 set(.down(reason))
                 return nil
             }
@@ -155,6 +165,7 @@ public actor PumpConnection {
             return session
         } catch {
             await session.close()
+            await passRequestIDs(of: session)
             current = nil
             set(.down("no session: \(error)"))
             return nil
@@ -168,8 +179,14 @@ public actor PumpConnection {
         } onCancel: {
             Task { await session.close() }
         }
+        await passRequestIDs(of: session)
         current = nil
         set(.down(reason))
+    }
+
+    /// The next session starts past every request id `session` used.
+    private func passRequestIDs(of session: PumpSession) async {
+        nextRequestID = max(nextRequestID, await session.upcomingRequestID)
     }
 
     private func relay(_ updates: AsyncStream<Status>) async {

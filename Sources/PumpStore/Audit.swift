@@ -170,6 +170,23 @@ extension PumpStore {
         }
     }
 
+    /// The highest request id ever recorded as sent to the pump (or left uncertain), or nil.
+    /// A new session must start above it: a request sent just before a crash may never have
+    /// reached the pump, which then has not counted its id as used.
+    public func highestSentRequestID(pumpID: String) throws(StoreError) -> UInt32? {
+        let highest = try read { db in
+            try Int64.fetchOne(
+                db,
+                sql: """
+                    SELECT MAX(requestID) FROM (
+                        SELECT requestID FROM sent WHERE pumpID = ?1
+                        UNION ALL SELECT requestID FROM uncertain WHERE pumpID = ?1)
+                    """,
+                arguments: [pumpID])
+        }
+        return highest.map { UInt32(clamping: $0) }
+    }
+
     /// The changing requests sent for an intent, in the order they were sent.
     public func sentRequests(intentID: Int64) throws(StoreError) -> [SentRequest] {
         let rows = try read { db in

@@ -76,6 +76,15 @@ struct InterruptionTests {
         // Resolved: changing commands other than suspend are allowed again.
         _ = try await daemon.fleet.acknowledgeAlarms("bed-1", mask: 0, by: .init(name: "dr-lee", role: .clinician))
         await daemon.stop()
+
+        // The pump never saw the lost bolus's id, so its count stayed below it; still no later
+        // command may take that id (or any id the killed run sent).
+        let store = try PumpStore(path: storePath)
+        let acknowledged = try #require(
+            try await daemon.fleet.audit(pump: "bed-1", limit: 100).first { $0.action == "alarms.acknowledge" && $0.outcome == "done" })
+        let sent = try store.sentRequests(intentID: try #require(acknowledged.intentID))
+        #expect(sent.count == 1)
+        #expect(sent.allSatisfy { $0.requestID > executedID + 1000 }, "\(sent.map(\.requestID)) reuses an id of the killed run")
     }
 
     /// A changing request is recorded, with its id, before it is sent; when it cannot be

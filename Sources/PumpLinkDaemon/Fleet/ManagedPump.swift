@@ -24,6 +24,13 @@ actor ManagedPump {
     private(set) var status: Status?
     private(set) var activeProgram: Program?
     private var lastCounters = PumpSession.Counters()
+    /// The pump's status says its program changed (or a new session began) and the program
+    /// has not been read since: `activeProgram` may be the one before.
+    private var programIsStale = true
+    /// Uncertain requests are being resolved; when that was last tried.
+    private var resolving = false
+    private var lastResolution = ContinuousClock.now
+    private static let resolutionRetryInterval: Duration = .seconds(3)
 
     init(
         entry: DaemonConfiguration.PumpEntry,
@@ -56,6 +63,11 @@ actor ManagedPump {
             // Only commands have an intent; the connection's own housekeeping is not audited.
             guard let intent = ManagedPump.sendingFor else { return }
             try store.recordSent(intentID: intent, pumpID: id, requestID: requestID, messageType: type.name, timeMs: Self.nowMs())
+        }
+        options.firstRequestID = { [store, id = entry.id] in
+            // Above every id an earlier run sent: one killed before the pump received its last
+            // request must not give that id to another command.
+            ((try? store.highestSentRequestID(pumpID: id)) ?? nil).map { $0 &+ 1 } ?? 1
         }
         options.refuseIdentity = { [store, id = entry.id, port = entry.port] identity in
             guard let registered = (try? store.pump(id: id))?.serialNumber, registered != identity.serialNumber else { return nil }
@@ -142,14 +154,29 @@ actor ManagedPump {
     /// left uncertain (SPEC §7.6, §7.8).
     private func caughtUp() async {
         guard let session = try? await connection.session() else { return }
-        if let program = try? await session.activeProgram() { activeProgram = program }
-        status = try? await session.status()
+        programIsStale = true
+        if let program = try? await session.activeProgram() {
+            activeProgram = program
+            programIsStale = false
+        }
+        if let status = try? await session.status() { self.status = status }
+        await resolveUncertain(session)
+    }
+
+    /// Asks the pump about every request left uncertain, and records what it did. Runs after
+    /// each connection and again, while any is left, with the status updates (at most every
+    /// few seconds): on a noisy link one attempt may not get through.
+    private func resolveUncertain(_ session: PumpSession) async {
+        guard !resolving else { return }
+        resolving = true
+        lastResolution = .now
+        defer { resolving = false }
         for uncertain in (try? store.unresolved(pumpID: id)) ?? [] {
             do {
                 let executed: Bool
                 switch try await session.resolve(requestID: uncertain.requestID) {
                 case .executed: executed = true
-                case .notExecuted: executed = false
+                case .refused, .notExecuted: executed = false
                 case .unknown:
                     // Evicted from the pump's record: its log tells (events carry request ids).
                     let (_, events) = try await session.readEvents(from: 1)
@@ -180,7 +207,17 @@ actor ManagedPump {
             // A new session starts its counters at zero.
             lastCounters = counters
             if previous?.activeProgramChecksum != status.activeProgramChecksum || previous?.activeProgramId != status.activeProgramId {
-                activeProgram = try? await session.activeProgram()
+                programIsStale = true
+            }
+            if programIsStale, let program = try? await session.activeProgram() {
+                // Until it is read, `currentProgram()` reads it on demand rather than serve the old one.
+                activeProgram = program
+                programIsStale = false
+            }
+            if ContinuousClock.now - lastResolution > Self.resolutionRetryInterval,
+                (try? store.unresolved(pumpID: id).isEmpty) == false
+            {
+                await resolveUncertain(session)
             }
         }
         publish(.status(pumpID: id, status: status))
@@ -225,6 +262,17 @@ actor ManagedPump {
         } catch {
             throw DaemonError(.internalError, "reading stored events: \(error)")
         }
+    }
+
+    /// The program the pump runs: the one last read, unless the pump's status has said since
+    /// that it changed; then it is read now (a link error if it cannot be), never the old one.
+    func currentProgram() async throws(DaemonError) -> Program? {
+        guard programIsStale else { return activeProgram }
+        let session = try await currentSession()
+        let program = try await sessionCall { try await session.activeProgram() }
+        activeProgram = program
+        programIsStale = false
+        return program
     }
 
     // MARK: Commands

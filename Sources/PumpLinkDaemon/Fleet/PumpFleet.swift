@@ -102,7 +102,7 @@ public final class PumpFleet: PumpService {
     }
 
     public func activeProgram(_ id: String) async throws(DaemonError) -> Program? {
-        await (try pump(named: id)).activeProgram
+        try await (try pump(named: id)).currentProgram()
     }
 
     public func review(_ id: String, program: Program, override: Override?) async throws(DaemonError) -> ProgramReport {
