@@ -86,6 +86,7 @@ public actor PumpSession {
     private var downWaiters: [CheckedContinuation<String, Never>] = []
     private var changingBusy = false
     private var changingQueue: [CheckedContinuation<Void, Never>] = []
+    private var waiterSerial = 0
     private var telemetrySubscribers: [Int: AsyncStream<Status>.Continuation] = [:]
     private var subscriberSerial = 0
     private var lastReceived = ContinuousClock.now
@@ -93,12 +94,9 @@ public actor PumpSession {
     private var keepaliveTask: Task<Void, Never>?
 
     private struct Waiter {
-        var deadline: ContinuousClock.Instant
+        var serial: Int
         var continuation: CheckedContinuation<Frame?, Never>
     }
-    /// Ends waits past their deadline; runs while anyone waits (one task for all requests,
-    /// rather than a timer task made and cancelled for each).
-    private var expiry: Task<Void, Never>?
 
     /// - Parameter firstRequestID: where request ids start; the handshake raises it above the
     ///   pump's last executed id.
@@ -264,6 +262,11 @@ public actor PumpSession {
             early[requestID] = nil
         }
         var sentOnce = false
+        // Answers set aside: a late answer to another session's request under the same id
+        // (still on the line after a restart) fails the check or has another type. Only when
+        // nothing else came do they become the outcome.
+        var failedCheck = false
+        var otherType: UInt8?
         for attempt in 0..<configuration.attempts {
             if case .down = state { break }
             do {
@@ -278,7 +281,8 @@ public actor PumpSession {
             while let frame = await waitForResponse(requestID) {
                 if let accept, !accept(frame) {
                     counters.authenticationFailures += 1
-                    throw .authenticationFailed
+                    failedCheck = true
+                    continue
                 }
                 if authenticate {
                     guard let signer, signer.isAuthentic(frame) else {
@@ -292,12 +296,15 @@ public actor PumpSession {
                     throw .refused(error.code, detail: error.detail, Request.messageType)
                 }
                 guard frame.header.messageType == Request.messageType.rawValue else {
-                    throw .unexpectedResponse(Request.messageType, received: frame.header.messageType)
+                    otherType = frame.header.messageType
+                    continue
                 }
                 return frame
             }
         }
         if changing && sentOnce { throw .uncertain(requestID: requestID, Request.messageType) }
+        if failedCheck { throw .authenticationFailed }
+        if let otherType { throw .unexpectedResponse(Request.messageType, received: otherType) }
         if case .down = state { throw .notConnected }
         throw .timedOut(Request.messageType)
     }
@@ -315,27 +322,23 @@ public actor PumpSession {
     private func waitForResponse(_ requestID: UInt32) async -> Frame? {
         if case .down = state { return nil }
         if let early = early.removeValue(forKey: requestID) { return early }
-        let deadline = ContinuousClock.now + configuration.responseTimeout
+        waiterSerial += 1
+        let serial = waiterSerial
+        let timeout = configuration.responseTimeout
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            await self?.expire(requestID, serial: serial)
+        }
+        defer { timer.cancel() }
         return await withCheckedContinuation { continuation in
-            waiters[requestID] = Waiter(deadline: deadline, continuation: continuation)
-            if expiry == nil {
-                expiry = Task { await self.expireWaits() }
-            }
+            waiters[requestID] = Waiter(serial: serial, continuation: continuation)
         }
     }
 
-    /// Sleeps until the earliest deadline, ends the waits past theirs, and again, until no one
-    /// waits. A wait answered meanwhile simply is not there any more when the deadline comes.
-    private func expireWaits() async {
-        while let earliest = waiters.values.lazy.map(\.deadline).min() {
-            try? await Task.sleep(until: earliest, clock: .continuous)
-            let now = ContinuousClock.now
-            for (requestID, waiter) in waiters where waiter.deadline <= now {
-                waiters[requestID] = nil
-                waiter.continuation.resume(returning: nil)
-            }
-        }
-        expiry = nil
+    private func expire(_ requestID: UInt32, serial: Int) {
+        guard let waiter = waiters[requestID], waiter.serial == serial else { return }
+        waiters[requestID] = nil
+        waiter.continuation.resume(returning: nil)
     }
 
     // MARK: Receiving
@@ -458,7 +461,6 @@ public actor PumpSession {
         keepaliveTask?.cancel()
         for waiter in waiters.values { waiter.continuation.resume(returning: nil) }
         waiters.removeAll()
-        expiry?.cancel()
         for subscriber in telemetrySubscribers.values { subscriber.finish() }
         telemetrySubscribers.removeAll()
         for waiter in downWaiters { waiter.resume(returning: reason) }

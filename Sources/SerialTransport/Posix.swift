@@ -120,13 +120,6 @@ enum Posix {
         }
     }
 
-    /// Drops what arrived before the port was opened: it belongs to no session of this
-    /// process (say, late answers to a session that ended), and read first it would be taken
-    /// for answers to the new one.
-    static func discardPendingInput(_ descriptor: Int32) {
-        _ = tcflush(descriptor, TCIFLUSH)
-    }
-
     /// The complete POSIX configuration for ports libserialport does not handle.
     static func configure(
         _ descriptor: Int32,

@@ -117,7 +117,6 @@ public final class SerialPort: ByteLink, Sendable {
         do {
             try Posix.lockExclusively(descriptor, path: path)
             try Posix.configure(descriptor, settings: settings, isPseudoTerminal: isPseudoTerminal, path: path)
-            Posix.discardPendingInput(descriptor)
         } catch {
             Posix.closeDescriptor(descriptor)
             throw error
@@ -138,7 +137,6 @@ public final class SerialPort: ByteLink, Sendable {
             try Posix.lockExclusively(port.descriptor, path: path)
             try LibSerialPort.configure(port, settings: settings, path: path)
             try Posix.enforceTransparency(port.descriptor, path: path)
-            Posix.discardPendingInput(port.descriptor)
         } catch {
             LibSerialPort.close(port)
             throw error

@@ -288,25 +288,3 @@ struct PseudoTerminalPortTests {
         #expect(throws: SerialError(.invalidUse, path: client.path)) { try client.write([1]) }
     }
 }
-
-/// Bytes that reached the line before the port was opened belong to no session of the opener
-/// (late answers to one that ended): opening discards them.
-@Suite("Opening a port")
-struct OpeningTests {
-    @Test func inputFromBeforeTheOpenIsDiscarded() async throws {
-        let terminal = try PseudoTerminal.open()
-        let controller = try SerialPort.controller(of: terminal)
-        defer { controller.close() }
-        try await controller.send(Array("stale answer".utf8))
-        try await Task.sleep(for: .milliseconds(50))
-        let client = try SerialPort.open(path: terminal.subordinatePath)
-        defer { client.close() }
-        let fresh = Array("fresh".utf8)
-        try await controller.send(fresh)
-        let received = try await withWatchdog(closing: [client, controller]) {
-            var collector = ByteCollector(client)
-            return try await collector.take(fresh.count)
-        }
-        #expect(received == fresh)
-    }
-}
