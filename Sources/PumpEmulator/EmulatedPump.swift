@@ -144,12 +144,28 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         if faults.settings.delayMilliseconds > 0 {
             try? await Task.sleep(for: .milliseconds(faults.settings.delayMilliseconds))
         }
-        if let baudRate, baudRate > 0 {
-            // The line is busy until the previous bytes are out; these then take n * 10 bits.
-            let start = max(ContinuousClock.now, lineFreeAt)
-            lineFreeAt = start + .nanoseconds(Int64(bytes.count) * 10 * 1_000_000_000 / Int64(baudRate))
-            try? await Task.sleep(until: lineFreeAt, clock: .continuous)
+        guard let baudRate, baudRate > 0 else {
+            await send(bytes, on: link)
+            return
         }
+        // The line is busy until the previous bytes are out; these then take n * 10 bits. The
+        // whole frame's time is booked at once (a frame sent meanwhile goes after it), and it
+        // goes out in slices of about 10 ms of line time, each when a UART would have shifted
+        // it out: on a slow line a frame arrives bit by bit, not all at its end.
+        let nanosecondsPerByte = Int64(10 * 1_000_000_000 / baudRate)
+        let start = max(ContinuousClock.now, lineFreeAt)
+        lineFreeAt = start + .nanoseconds(Int64(bytes.count) * nanosecondsPerByte)
+        let slice = max(16, baudRate / 1_000)
+        var offset = 0
+        while offset < bytes.count {
+            let end = min(offset + slice, bytes.count)
+            try? await Task.sleep(until: start + .nanoseconds(Int64(end) * nanosecondsPerByte), clock: .continuous)
+            await send(Array(bytes[offset..<end]), on: link)
+            offset = end
+        }
+    }
+
+    private func send(_ bytes: [UInt8], on link: any ByteLink) async {
         do {
             try await link.send(bytes)
         } catch {
