@@ -89,6 +89,12 @@ let package = Package(
             dependencies: ["PumpProtocol", "PumpModel"],
             swiftSettings: swiftSettings
         ),
+        // The API's request bodies and query parameters, decoded strictly (no HTTP: fuzzed alone).
+        .target(
+            name: "PumpAPIRequests",
+            dependencies: ["PumpProtocol", "PumpSafety"],
+            swiftSettings: swiftSettings
+        ),
         // The daemon's database: each pump's event history and the audit log, in SQLite.
         .target(
             name: "PumpStore",
@@ -99,6 +105,7 @@ let package = Package(
         .target(
             name: "PumpLinkDaemon",
             dependencies: [
+                "PumpAPIRequests",
                 "PumpCapture",
                 "PumpProtocol",
                 "PumpModel",
@@ -166,6 +173,11 @@ let package = Package(
         .testTarget(
             name: "PumpSafetyTests",
             dependencies: ["PumpSafety"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PumpAPIRequestsTests",
+            dependencies: ["PumpAPIRequests", "PumpProtocol", "PumpSafety"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,8 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Coverage-guided fuzzing of the codec, the program rules and the capture reader with libFuzzer
-// and AddressSanitizer. Run it with `tools/fuzz` from the repository root (see README.md).
+// Coverage-guided fuzzing of the codec, the program rules, the API's request parsing and the
+// capture reader with libFuzzer and AddressSanitizer. Run it with `tools/fuzz` from the
+// repository root (see README.md).
 //
 // The modules under test are the repository's own sources, reached through symbolic links in
 // Sources/ (PumpProtocol -> ../../Sources/PumpProtocol, ...), so that they can be compiled
@@ -38,6 +39,7 @@ let package = Package(
         ),
         .target(name: "PumpModel", dependencies: ["PumpProtocol"], swiftSettings: instrumented),
         .target(name: "PumpSafety", dependencies: ["PumpProtocol", "PumpModel"], swiftSettings: instrumented),
+        .target(name: "PumpAPIRequests", dependencies: ["PumpProtocol", "PumpSafety"], swiftSettings: instrumented),
         .target(name: "PumpCapture", dependencies: ["PumpProtocol", "SerialTransport"], swiftSettings: instrumented),
         // Needed by PumpCapture (its recording link), not fuzzed: built as usual.
         .systemLibrary(name: "CLibSerialPort", pkgConfig: "libserialport", providers: [.apt(["libserialport-dev"])]),
@@ -70,6 +72,12 @@ let package = Package(
         .executableTarget(
             name: "JSONBodyFuzzer",
             dependencies: ["FuzzSupport", "PumpProtocol", "PumpModel", "PumpSafety"],
+            swiftSettings: instrumented,
+            linkerSettings: fuzzerLink
+        ),
+        .executableTarget(
+            name: "APIBodyFuzzer",
+            dependencies: ["FuzzSupport", "PumpAPIRequests", "PumpProtocol", "PumpSafety"],
             swiftSettings: instrumented,
             linkerSettings: fuzzerLink
         ),

@@ -16,6 +16,10 @@ The input layouts are the ones described at the top of each target's main.swift:
 - json-bodies: byte 0 picks Program, ClinicianBolusRequest, SetClockRequest, RefillRequest,
             AcknowledgeAlarmsRequest or Override, then JSON text; json-bodies.dict beside the
             folders lists the JSON tokens and every field and enumeration name of the definitions;
+- api-bodies: byte 0 picks ProgramBody, RefillBody, AcknowledgeAlarmsBody, EmptyBody,
+            ClinicianBolusRequest or SetClockRequest, then the request body (an example of each
+            schema of protocol/openapi.json, the programs above, the vectors' requests), or (6) a
+            query integer or (7) a query string; api-bodies.dict adds the API's own names;
 - pcapng:   capture files (SPEC §15) holding the candidates of frames.json and broken.json, in
             both byte orders, several timestamp resolutions, an unknown block, two sections, a
             cut last block.
@@ -155,6 +159,74 @@ def json_body_seeds(out):
     lines = ['"%s"' % token.replace('"', '\\"') for token in tokens]
     lines += ['"\\"%s\\""' % name for name in sorted(names)]
     (out / "json-bodies.dict").write_text("\n".join(lines) + "\n")
+    # api-bodies: the same, and the names only the API uses.
+    lines += ['"\\"%s\\""' % name for name in ("program", "override", "alarms", "mask", "aspiratedMicroliters",
+                                            "newVolumeMicroliters", "from", "limit", "pump")]
+    lines += ['"+"', '"&"', '"="', '"\\\\u"']
+    (out / "api-bodies.dict").write_text("\n".join(lines) + "\n")
+
+
+API_BODIES = {"ProgramBody": 0, "RefillBody": 1, "AcknowledgeAlarmsBody": 2, "EmptyBody": 3,
+              "ClinicianBolusRequest": 4, "SetClockRequest": 5}
+
+
+def schema_example(schema, schemas, depth=0):
+    """A value of an openapi.json schema: its required fields (all of them at the top), integers
+    at their minimum, the first enumeration name, arrays of one element."""
+    if "$ref" in schema:
+        return schema_example(schemas[schema["$ref"].rsplit("/", 1)[1]], schemas, depth)
+    if "oneOf" in schema:
+        return schema_example(schema["oneOf"][0], schemas, depth)
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "object":
+        names = schema.get("properties", {}) if depth == 0 else schema.get("required", [])
+        return {name: schema_example(schema["properties"][name], schemas, depth + 1) for name in names}
+    if kind == "array":
+        return [schema_example(schema["items"], schemas, depth + 1)]
+    if kind == "integer":
+        return schema.get("minimum", 0)
+    if kind == "string":
+        return "x" * schema.get("minLength", 1)
+    if kind == "boolean":
+        return False
+    return None
+
+
+def api_body_seeds(out):
+    folder = out / "api-bodies"
+    schemas = json.loads((ROOT / "protocol" / "openapi.json").read_text())["components"]["schemas"]
+    for name, selector in API_BODIES.items():
+        write(folder, "schema-" + name, bytes([selector]) + json.dumps(schema_example(schemas[name], schemas)).encode())
+    for name, value in PROGRAMS.items():
+        write(folder, "program-" + name, b"\x00" + json.dumps({"program": value}).encode())
+    write(folder, "program-override", b"\x00" + json.dumps(
+        {"program": PROGRAMS["vectors"], "override": {"reason": "bridge dose agreed with the pain team"}}).encode())
+    write(folder, "program-override-blank", b"\x00" + json.dumps(
+        {"program": PROGRAMS["vectors"], "override": {"reason": " \u00a0\t"}}).encode())
+    write(folder, "program-unknown-nested", b"\x00" + json.dumps(
+        {"program": dict(PROGRAMS["vectors"], overide=1), "override": None}).encode())
+    write(folder, "refill", b"\x01" + json.dumps({"aspiratedMicroliters": 1200, "newVolumeMicroliters": 20000}).encode())
+    write(folder, "refill-too-large", b"\x01" + b'{"aspiratedMicroliters": 4294967296, "newVolumeMicroliters": -1.5}')
+    write(folder, "alarms-names", b"\x02" + json.dumps({"alarms": ["reservoirLow", "motorStall"]}).encode())
+    write(folder, "alarms-mask", b"\x02" + json.dumps({"mask": 0x102}).encode())
+    write(folder, "alarms-both", b"\x02" + json.dumps({"alarms": [], "mask": 0}).encode())
+    write(folder, "empty", b"\x03{}")
+    write(folder, "empty-nulls", b"\x03" + json.dumps({"a": None, "b": None}).encode())
+    write(folder, "not-an-object", b"\x03[]")
+    requests = {"ClinicianBolus": 4, "SetClock": 5}
+    for frame in load("frames.json")["frames"]:
+        for message, selector in requests.items():
+            if frame["message"] == message and frame["direction"] == "request":
+                write(folder, frame["name"], bytes([selector]) + json.dumps(frame["fields"]).encode())
+    # Query integers: byte 1 picks the range (0 from, 1 limit, 2 Int8, 3 Int64 with bounds).
+    for name, data in {"from": b"\x00" + b"4294967295", "limit": b"\x01" + b"1000", "limit-signed": b"\x01+20",
+                       "small": b"\x02\x80\x7f-0", "wide": b"\x03" + b"\x00" * 7 + b"\x80" + b"\xff" * 7 + b"\x7f" +
+                       b"-9223372036854775808"}.items():
+        write(folder, "query-integer-" + name, b"\x06" + data)
+    write(folder, "query-string", b"\x07from=5&limit=20&pump=pump-1")
+    write(folder, "query-string-twice", b"\x07limit=1&limit=2")
 
 
 def pcapng_block(block_type, body, endian):
@@ -212,12 +284,13 @@ def main():
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     out = pathlib.Path(sys.argv[1])
-    for target in ("frames", "messages", "programs", "json-bodies", "pcapng"):
+    for target in ("frames", "messages", "programs", "json-bodies", "api-bodies", "pcapng"):
         shutil.rmtree(out / target, ignore_errors=True)
     frame_seeds(out)
     message_seeds(out)
     program_seeds(out)
     json_body_seeds(out)
+    api_body_seeds(out)
     pcapng_seeds(out)
     for target in sorted(p.name for p in out.iterdir() if p.is_dir()):
         print("%-10s %3d seeds" % (target, len(list((out / target).iterdir()))))

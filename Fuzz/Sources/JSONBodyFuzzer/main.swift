@@ -2,9 +2,8 @@
 //
 // Input: byte 0 chooses the type (Program, ClinicianBolusRequest, SetClockRequest,
 // RefillRequest, AcknowledgeAlarmsRequest, Override); the rest is JSON text. This covers the
-// Codable conformances that the daemon's strict body decoding (`JSONEncoding.decodeStrict`,
-// in PumpLinkDaemon) relies on, without Hummingbird; decodeStrict itself is not reachable from
-// here (see Fuzz/README.md). A body that decodes must:
+// Codable conformances that the API's strict body decoding (`APIJSON.decodeStrict`, fuzzed
+// with the request body types by `api-bodies`) relies on. A body that decodes must:
 // - come back unchanged through JSON as the API writes it (sorted keys, no escaped slashes);
 // - if `validate()` accepts it (what the daemon checks before sending), encode for the wire
 //   and decode from it to the same value: validation and the wire decoder agree on ranges;

@@ -1,8 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import PumpAPIRequests
 import PumpProtocol
-import PumpSafety
 
 /// The daemon's HTTP API on `service` (BRIEF §4), ready to run as a `Service` (the executable
 /// puts it in its `ServiceGroup`) or to test with `app.test(.router)`.
@@ -85,11 +85,11 @@ struct APIHandlers<Service: PumpService>: Sendable {
             return try json.response(try await service.activeProgram(pumpID(context)))
         case .reviewProgram:
             let id = try pumpID(context)
-            let body = try await decode(ProgramBody.self, request).validated()
+            let body = try checked(try await decode(ProgramBody.self, request).validated)
             return try json.response(try await service.review(id, program: body.program, override: body.override))
         case .pushProgram:
             let id = try pumpID(context)
-            let body = try await decode(ProgramBody.self, request).validated()
+            let body = try checked(try await decode(ProgramBody.self, request).validated)
             log(endpoint, actor, id)
             return try json.response(
                 try await service.push(id, program: body.program, override: body.override, by: actor))
@@ -103,13 +103,7 @@ struct APIHandlers<Service: PumpService>: Sendable {
                     by: actor))
         case .clinicianBolus:
             let id = try pumpID(context)
-            let body = try await decode(ClinicianBolusRequest.self, request)
-            try validate(body)
-            guard [.single, .bridge, .priming].contains(body.kind) else {
-                // periodic and patient boluses come from the program, not from this request.
-                throw APIError.badRequest(
-                    "kind must be single, bridge or priming", details: ["field": "kind", "value": body.kind.name])
-            }
+            let body = try checked(try await decode(ClinicianBolusRequest.self, request).validated)
             log(endpoint, actor, id)
             return try json.response(try await service.clinicianBolus(id, body, by: actor))
         case .patientBolus:
@@ -129,13 +123,12 @@ struct APIHandlers<Service: PumpService>: Sendable {
             return try json.response(try await service.resume(id, by: actor))
         case .acknowledgeAlarms:
             let id = try pumpID(context)
-            let mask = try await decode(AcknowledgeAlarmsBody.self, request).alarmMask()
+            let mask = try checked(try await decode(AcknowledgeAlarmsBody.self, request).alarmMask)
             log(endpoint, actor, id)
             return try json.response(try await service.acknowledgeAlarms(id, mask: mask, by: actor))
         case .setClock:
             let id = try pumpID(context)
-            let body = try await decode(SetClockRequest.self, request)
-            try validate(body)
+            let body = try checked(try await decode(SetClockRequest.self, request).validated)
             log(endpoint, actor, id)
             return try json.response(
                 try await service.setClock(id, timeMs: body.timeMs, utcOffsetMinutes: body.utcOffsetMinutes, by: actor))
@@ -183,35 +176,20 @@ struct APIHandlers<Service: PumpService>: Sendable {
     }
 
     private func queryParameters(_ request: Request, allowed: Set<String>) throws(APIError) -> [String: String] {
-        var result: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters {
-            let name = String(key)
-            guard allowed.contains(name) else {
-                throw .badRequest("unknown query parameter \(name)", details: ["parameter": name])
-            }
-            guard result[name] == nil else {
-                throw .badRequest("query parameter \(name) is given twice", details: ["parameter": name])
-            }
-            result[name] = String(value)
-        }
-        return result
+        let pairs = request.uri.queryParameters.map { (name: String($0.key), value: String($0.value)) }
+        return try checked { () throws(RequestError) in try QueryParameters.parse(pairs, allowed: allowed) }
     }
 
     private func integer<T: FixedWidthInteger>(_ text: String?, name: String, in range: ClosedRange<T>) throws(APIError) -> T? {
-        guard let text else { return nil }
-        guard let value = T(text), range.contains(value) else {
-            throw .badRequest(
-                "query parameter \(name) must be an integer in \(range.lowerBound)...\(range.upperBound)",
-                details: ["parameter": name, "value": text])
-        }
-        return value
+        try checked { () throws(RequestError) in try QueryParameters.integer(text, name: name, in: range) }
     }
 
-    private func validate(_ payload: some MessagePayload) throws(APIError) {
+    /// A check of PumpAPIRequests, its refusal as the API's error.
+    private func checked<T>(_ check: () throws(RequestError) -> T) throws(APIError) -> T {
         do {
-            try payload.validate()
+            return try check()
         } catch {
-            throw APIError.invalid(error)
+            throw APIError(error)
         }
     }
 

@@ -1,6 +1,6 @@
 import Hummingbird
 import Logging
-import PumpProtocol
+import PumpAPIRequests
 
 /// The JSON every error response carries:
 /// `{"error": {"code": "<DaemonError.Code>", "message": "...", "details": {...}}}`.
@@ -40,20 +40,14 @@ struct APIError: Error, Sendable {
             details: ["limitBytes": String(limit)], status: .contentTooLarge)
     }
 
-    /// A field of a protocol value out of the range the definitions allow (SPEC, messages.json).
-    static func invalid(_ error: WireError) -> Self {
-        switch error {
-        case .outOfRange(let field, let value):
-            return .badRequest("\(field) is out of range: \(value)", details: ["field": field, "value": String(value)])
-        case .tooLong(let field, let count, let max):
-            return .badRequest(
-                "\(field) has \(count) elements, at most \(max) are allowed",
-                details: ["field": field, "count": String(count), "max": String(max)])
-        case .invalidEnum(let field, let value):
-            return .badRequest("\(field) has no value \(value)", details: ["field": field, "value": String(value)])
-        default:
-            return .badRequest("invalid value: \(error)")
-        }
+    /// A refused body or query, with the same code, message and details.
+    init(_ error: RequestError) {
+        let code: DaemonError.Code =
+            switch error.code {
+            case .badRequest: .badRequest
+            case .internalError: .internalError
+            }
+        self.init(code, error.message, details: error.details)
     }
 }
 
@@ -87,6 +81,9 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             }
             return encoder.errorResponse(error, status: error.code.httpStatus)
         } catch let error as APIError {
+            return encoder.errorResponse(error.error, status: error.status)
+        } catch let error as RequestError {
+            let error = APIError(error)
             return encoder.errorResponse(error.error, status: error.status)
         } catch let error as any HTTPResponseError {
             // The router's "no such route" (404), a body over the limit (413) and the like.

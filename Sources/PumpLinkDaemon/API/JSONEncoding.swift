@@ -1,13 +1,11 @@
 import Foundation
 import Hummingbird
+import PumpAPIRequests
 
-/// JSON in and out of the API: compact, keys sorted (stable output for tests and diffs), enums
-/// by name (the protocol types encode them so), unknown fields refused.
+/// JSON in and out of the API as `APIJSON` writes and reads it, and as HTTP responses.
 struct JSONEncoding: Sendable {
     func encode(_ value: some Encodable) throws -> Data {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(value)
+        try APIJSON.encode(value)
     }
 
     func response(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
@@ -29,142 +27,13 @@ struct JSONEncoding: Sendable {
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
     }
 
-    /// Decodes a request body strictly: it must be a JSON object, decode as `T`, and hold no
-    /// field `T` does not know, at any depth. A misspelt field (say `overide`) is an error, not
-    /// a silently dropped value. A field given as `null` counts as absent.
+    /// A request body decoded strictly (`APIJSON.decodeStrict`): a JSON object of `T`'s fields
+    /// and no others, at any depth.
     func decodeStrict<T: Codable>(_ type: T.Type, from data: Data) throws(APIError) -> T {
-        let input: Any
         do {
-            input = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return try APIJSON.decodeStrict(T.self, from: data)
         } catch {
-            throw .badRequest("the body is not valid JSON")
-        }
-        guard input is [String: Any] else { throw .badRequest("the body must be a JSON object") }
-        let value: T
-        do {
-            value = try JSONDecoder().decode(T.self, from: data)
-        } catch let error as DecodingError {
-            if Self.isUnrepresentableNumber(error) {
-                throw Self.describeUnrepresentableNumbers(in: input, decoding: T.self)
-            }
-            throw Self.describe(error)
-        } catch {
-            throw .badRequest("the body could not be decoded: \(error)")
-        }
-        let canonical: Any
-        do {
-            canonical = try JSONSerialization.jsonObject(with: try encode(value), options: [])
-        } catch {
-            throw APIError(.internalError, "could not re-encode the request body")
-        }
-        var unknown: [String] = []
-        Self.collectUnknownFields(input, known: canonical, path: "", into: &unknown)
-        if !unknown.isEmpty {
-            unknown.sort()
-            throw .badRequest(
-                "unknown field\(unknown.count == 1 ? "" : "s"): \(unknown.joined(separator: ", "))",
-                details: ["fields": unknown.joined(separator: ",")])
-        }
-        return value
-    }
-
-    private static func collectUnknownFields(_ input: Any, known: Any, path: String, into unknown: inout [String]) {
-        if let object = input as? [String: Any] {
-            let knownObject = known as? [String: Any] ?? [:]
-            for (key, value) in object {
-                let fieldPath = path.isEmpty ? key : "\(path).\(key)"
-                if let knownValue = knownObject[key] {
-                    collectUnknownFields(value, known: knownValue, path: fieldPath, into: &unknown)
-                } else if !(value is NSNull) {
-                    unknown.append(fieldPath)
-                }
-            }
-        } else if let array = input as? [Any], let knownArray = known as? [Any] {
-            for (index, element) in array.enumerated() where index < knownArray.count {
-                collectUnknownFields(element, known: knownArray[index], path: "\(path)[\(index)]", into: &unknown)
-            }
-        }
-    }
-
-    /// Foundation reports a number that does not fit its field (negative, fractional, too
-    /// large) as invalid JSON with no path; the JSON was valid, so that is what it means.
-    private static func isUnrepresentableNumber(_ error: DecodingError) -> Bool {
-        if case .dataCorrupted(let context) = error, context.codingPath.isEmpty { return true }
-        return false
-    }
-
-    /// Finds the numbers that do not fit their fields: one at a time, every other number is
-    /// set to 0 (which fits every integer field) and the body decoded again.
-    private static func describeUnrepresentableNumbers<T: Decodable>(in input: Any, decoding type: T.Type) -> APIError {
-        var leaves: [String] = []
-        collectNumberPaths(input, path: "", into: &leaves)
-        var culprits: [String] = []
-        for leaf in leaves {
-            let probe = zeroingNumbers(input, path: "", except: leaf)
-            guard let data = try? JSONSerialization.data(withJSONObject: probe, options: [.fragmentsAllowed]) else { continue }
-            do {
-                _ = try JSONDecoder().decode(T.self, from: data)
-            } catch let error as DecodingError where isUnrepresentableNumber(error) {
-                culprits.append(leaf)
-            } catch {}
-        }
-        guard !culprits.isEmpty else { return .badRequest("a number does not fit its field") }
-        let fields = culprits.joined(separator: ", ")
-        return .badRequest(
-            "\(fields): not an integer in the range of the field", details: ["field": culprits.joined(separator: ",")])
-    }
-
-    private static func collectNumberPaths(_ value: Any, path: String, into paths: inout [String]) {
-        if let object = value as? [String: Any] {
-            for (key, element) in object.sorted(by: { $0.key < $1.key }) {
-                collectNumberPaths(element, path: path.isEmpty ? key : "\(path).\(key)", into: &paths)
-            }
-        } else if let array = value as? [Any] {
-            for (index, element) in array.enumerated() { collectNumberPaths(element, path: "\(path)[\(index)]", into: &paths) }
-        } else if value is NSNumber {
-            paths.append(path)
-        }
-    }
-
-    private static func zeroingNumbers(_ value: Any, path: String, except kept: String) -> Any {
-        if let object = value as? [String: Any] {
-            var result: [String: Any] = [:]
-            for (key, element) in object {
-                result[key] = zeroingNumbers(element, path: path.isEmpty ? key : "\(path).\(key)", except: kept)
-            }
-            return result
-        } else if let array = value as? [Any] {
-            return array.enumerated().map { zeroingNumbers($0.element, path: "\(path)[\($0.offset)]", except: kept) }
-        } else if value is NSNumber, path != kept {
-            return 0
-        }
-        return value
-    }
-
-    private static func describe(_ error: DecodingError) -> APIError {
-        func pathString(_ path: [any CodingKey]) -> String {
-            var text = ""
-            for key in path {
-                if let index = key.intValue {
-                    text += "[\(index)]"
-                } else {
-                    text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
-                }
-            }
-            return text.isEmpty ? "the body" : text
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            let field = pathString(context.codingPath + [key])
-            return .badRequest("missing field \(field)", details: ["field": field])
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            let field = pathString(context.codingPath)
-            return .badRequest("\(field) has the wrong type: \(context.debugDescription)", details: ["field": field])
-        case .dataCorrupted(let context):
-            let field = pathString(context.codingPath)
-            return .badRequest("\(field) is invalid: \(context.debugDescription)", details: ["field": field])
-        @unknown default:
-            return .badRequest("the body could not be decoded")
+            throw APIError(error)
         }
     }
 }

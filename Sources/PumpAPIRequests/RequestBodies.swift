@@ -1,0 +1,114 @@
+import PumpProtocol
+import PumpSafety
+
+/// `POST /v1/pumps/{id}/program/review` and `POST /v1/pumps/{id}/program`.
+public struct ProgramBody: Codable, Sendable, Hashable {
+    public var program: Program
+    /// Needed to pass soft limits; its reason is recorded in the audit log.
+    public var override: Override?
+
+    public init(program: Program, override: Override? = nil) {
+        self.program = program
+        self.override = override
+    }
+
+    /// The body if its program is within the definitions' ranges and an override gives a reason.
+    public func validated() throws(RequestError) -> Self {
+        do {
+            try program.validate()
+        } catch {
+            throw RequestError.invalid(error)
+        }
+        if let override, override.reason.allSatisfy(\.isWhitespace) {
+            throw RequestError.badRequest("override.reason must not be empty", details: ["field": "override.reason"])
+        }
+        return self
+    }
+}
+
+/// `POST /v1/pumps/{id}/refill`.
+public struct RefillBody: Codable, Sendable, Hashable {
+    public var aspiratedMicroliters: UInt32
+    public var newVolumeMicroliters: UInt32
+
+    public init(aspiratedMicroliters: UInt32, newVolumeMicroliters: UInt32) {
+        self.aspiratedMicroliters = aspiratedMicroliters
+        self.newVolumeMicroliters = newVolumeMicroliters
+    }
+}
+
+/// `POST /v1/pumps/{id}/alarms/acknowledge`: the alarms by name, or their mask (bit n = AlarmCode n).
+public struct AcknowledgeAlarmsBody: Codable, Sendable, Hashable {
+    public var alarms: [AlarmCode]?
+    public var mask: UInt32?
+
+    public init(alarms: [AlarmCode]? = nil, mask: UInt32? = nil) {
+        self.alarms = alarms
+        self.mask = mask
+    }
+
+    /// The bits of the alarms the protocol defines.
+    public static var definedBits: UInt32 {
+        AlarmCode.allCases.reduce(UInt32(0)) { $0 | (1 << UInt32($1.rawValue)) }
+    }
+
+    /// The mask to send: exactly one form, naming at least one alarm the protocol defines.
+    public func alarmMask() throws(RequestError) -> UInt32 {
+        let definedBits = Self.definedBits
+        let mask: UInt32
+        switch (alarms, self.mask) {
+        case (let alarms?, nil):
+            mask = alarms.reduce(UInt32(0)) { $0 | (1 << UInt32($1.rawValue)) }
+        case (nil, let given?):
+            guard given & ~definedBits == 0 else {
+                throw RequestError.badRequest(
+                    "mask has bits set that name no alarm: \(given & ~definedBits)",
+                    details: ["field": "mask", "value": String(given)])
+            }
+            mask = given
+        default:
+            throw RequestError.badRequest("give either alarms (names) or mask, not both and not neither")
+        }
+        guard mask != 0 else { throw RequestError.badRequest("no alarm to acknowledge") }
+        return mask
+    }
+}
+
+/// The body of the actions that take no parameters (suspend, resume, patient bolus, capture
+/// start and stop): none, or `{}`.
+public struct EmptyBody: Codable, Sendable, Hashable {
+    public init() {}
+}
+
+extension ClinicianBolusRequest {
+    /// The kinds `POST /v1/pumps/{id}/bolus/clinician` takes: periodic and patient boluses come
+    /// from the program, not from this request.
+    public static let clinicianKinds: [BolusKind] = [.single, .bridge, .priming]
+
+    /// The body of `POST /v1/pumps/{id}/bolus/clinician` if it is within the definitions'
+    /// ranges and of a kind a clinician gives.
+    public func validated() throws(RequestError) -> Self {
+        do {
+            try validate()
+        } catch {
+            throw RequestError.invalid(error)
+        }
+        guard Self.clinicianKinds.contains(kind) else {
+            throw RequestError.badRequest(
+                "kind must be single, bridge or priming", details: ["field": "kind", "value": kind.name])
+        }
+        return self
+    }
+}
+
+extension SetClockRequest {
+    /// The body of `POST /v1/pumps/{id}/clock` if it is within the definitions' ranges.
+    public func validated() throws(RequestError) -> Self {
+        do {
+            try validate()
+        } catch {
+            throw RequestError.invalid(error)
+        }
+        return self
+    }
+}
