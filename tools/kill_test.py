@@ -61,46 +61,15 @@ NOT_EXECUTED = ("failed", "resolved-not-executed", "rejected", "refused")
 
 # MARK: Programs and their checksum (CRC-32C of the Program encoding, SPEC: Program struct)
 
-DRUGS = {"morphine": 1, "hydromorphone": 2, "ziconotide": 3, "baclofen": 4, "bupivacaine": 5,
-         "clonidine": 6, "fentanyl": 7, "sufentanil": 8}
-
-
-def _crc32c_table():
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC32C_TABLE = _crc32c_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = (crc >> 8) ^ CRC32C_TABLE[(crc ^ b) & 0xFF]
-    return crc ^ 0xFFFFFFFF
+DEFINITIONS = rig.Definitions()
 
 
 def encode_program(p):
-    out = struct.pack("<IBII", p["programId"], DRUGS[p["drug"]], p["concentrationMicrogramsPerMilliliter"],
-                      p["lowReservoirThresholdMicroliters"])
-    out += struct.pack("<B", len(p["steps"]))
-    for s in p["steps"]:
-        out += struct.pack("<BHI", s["dayMask"], s["startMinute"], s["doseRateMicrogramsPerDay"])
-    out += struct.pack("<B", len(p["periodicBoluses"]))
-    for b in p["periodicBoluses"]:
-        out += struct.pack("<BHIH", b["dayMask"], b["startMinute"], b["doseMicrograms"], b["durationMinutes"])
-    pb = p["patientBolus"]
-    out += struct.pack("<IHHB", pb["doseMicrograms"], pb["durationMinutes"], pb["lockoutMinutes"], pb["maxPerDay"])
-    return out
+    return DEFINITIONS.encode("Program", p)
 
 
 def program_checksum(p):
-    return crc32c(encode_program(p))
+    return DEFINITIONS.checksum(p)
 
 
 def make_program(rng, program_id, large=None):
@@ -194,13 +163,7 @@ def event_key(e):
     return tuple(e[f] for f in EVENT_FIELDS)
 
 
-def _event_kinds():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "protocol", "messages.json")
-    with open(path) as f:
-        return {v["value"]: v["name"] for v in json.load(f)["enums"]["EventKind"]["values"]}
-
-
-KINDS = _event_kinds()
+KINDS = DEFINITIONS.event_kinds
 BOLUS_KINDS = {"single": 1, "bridge": 2, "priming": 3, "periodic": 4, "patient": 5}
 
 

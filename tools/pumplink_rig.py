@@ -10,8 +10,11 @@ import os
 import re
 import signal
 import socket
+import struct
 import subprocess
 import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class RigError(Exception):
@@ -306,3 +309,68 @@ def pumpctl_json(binary, port, key_file, arguments, cwd=None, timeout=120.0):
     if result.returncode != 0:
         raise RigError(f"pumpctl {' '.join(arguments)}: exit {result.returncode}: {result.stderr.decode(errors='replace')}")
     return json.loads(result.stdout)
+
+
+# MARK: - Protocol pieces the tools check with (independent of the Swift code)
+
+
+def _crc32c_table():
+    table = []
+    for n in range(256):
+        c = n
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        table.append(c)
+    return table
+
+
+CRC32C_TABLE = _crc32c_table()
+
+
+def crc32c(data):
+    """CRC-32C (Castagnoli), as SPEC §3 defines the frame check and program checksums."""
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc = CRC32C_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+assert crc32c(b"123456789") == 0xE3069283
+
+
+class Definitions:
+    """Encodes protocol structs from protocol/messages.json (for program checksums) and names
+    the event kinds."""
+
+    WIDTH = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i16": "h"}
+
+    def __init__(self, path=os.path.join(ROOT, "protocol", "messages.json")):
+        with open(path) as f:
+            d = json.load(f)
+        self.structs = d["structs"]
+        self.enums = d["enums"]
+        self.event_kinds = {v["value"]: v["name"] for v in self.enums["EventKind"]["values"]}
+
+    def encode(self, struct_name, value):
+        out = bytearray()
+        for field in self.structs[struct_name]["fields"]:
+            out += self.encode_field(field, value[field["name"]])
+        return bytes(out)
+
+    def encode_field(self, field, value):
+        kind = field["type"]
+        if kind in self.WIDTH:
+            return struct.pack("<" + self.WIDTH[kind], value)
+        if kind == "enum":
+            enum = self.enums[field["enum"]]
+            number = value if isinstance(value, int) else next(v["value"] for v in enum["values"] if v["name"] == value)
+            return struct.pack("<" + self.WIDTH[enum["type"]], number)
+        if kind == "struct":
+            return self.encode(field["struct"], value)
+        if kind == "array":
+            return bytes([len(value)]) + b"".join(self.encode(field["of"], item) for item in value)
+        raise ValueError(f"no encoder for {kind}")
+
+    def checksum(self, program):
+        """A program's checksum: CRC-32C of its Program encoding."""
+        return crc32c(self.encode("Program", program))

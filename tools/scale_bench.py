@@ -41,6 +41,9 @@ import sys
 import time
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pumplink_rig import Processes, dechunk, free_port  # noqa: E402
+
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
 
@@ -50,49 +53,6 @@ class BenchError(Exception):
 
 
 # MARK: - processes
-
-
-class Processes:
-    """Every process the benchmark starts, recorded in WORK/pids (so the shell's trap can end
-    them even if this script is killed), stopped in reverse order at the end."""
-
-    def __init__(self, work):
-        self.work = work
-        self.running = []  # (name, Popen)
-        self.pid_file = os.path.join(work, "pids")
-
-    def start(self, name, argv, log=None, cwd=None):
-        out = open(log, "ab") if log else subprocess.DEVNULL
-        try:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-                cwd=cwd, start_new_session=True)
-        finally:
-            if log:
-                out.close()
-        with open(self.pid_file, "a") as f:
-            f.write(f"{process.pid} {name}\n")
-        self.running.append((name, process))
-        return process
-
-    def stop(self, process, sig=signal.SIGTERM, timeout=10.0):
-        """Stops one process; returns its exit code (negative: the signal that ended it)."""
-        if process.poll() is None:
-            try:
-                process.send_signal(sig)
-            except ProcessLookupError:
-                pass
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        self.running = [(n, p) for (n, p) in self.running if p is not process]
-        return process.returncode
-
-    def stop_all(self):
-        for name, process in reversed(list(self.running)):
-            self.stop(process, timeout=8.0)
 
 
 def read_stat(pid):
@@ -243,14 +203,6 @@ def realtime_offset_ns():
     return best[1]
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def http_get(port, path, token=None, timeout=1.0):
     """(status, body bytes) of a GET on the loopback, or None when nothing answers."""
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
@@ -274,20 +226,8 @@ def http_get(port, path, token=None, timeout=1.0):
         return None
     status = int(head.split()[1])
     if b"transfer-encoding: chunked" in head.lower():
-        body = dechunk_all(body)
+        body = dechunk(body)
     return status, body
-
-
-def dechunk_all(body):
-    out = bytearray()
-    while body:
-        line, _, rest = body.partition(b"\r\n")
-        size = int(line.split(b";")[0], 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        body = rest[size + 2:]
-    return bytes(out)
 
 
 # MARK: - the emulator and the daemon

@@ -32,7 +32,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pumplink_rig import Daemon, Emulator, Processes, RigError, pumpctl_json, tail  # noqa: E402
+from pumplink_rig import Daemon, Definitions, Emulator, Processes, RigError, crc32c, pumpctl_json, tail  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PUMP = "pump-1"
@@ -41,28 +41,6 @@ PUMP_SIDE = "pump before link faults"
 
 
 # MARK: - Protocol pieces (CRC-32C, COBS, frame checks, program encoding)
-
-def _crc_table():
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for byte in data:
-        crc = CRC_TABLE[(crc ^ byte) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-assert crc32c(b"123456789") == 0xE3069283
 
 MAX_PACKET = 1053
 
@@ -104,42 +82,6 @@ def frame_verdict(candidate):
     if 9 + length + (16 if flags & 2 else 0) + 4 != len(packet):
         return "lengthMismatch"
     return "frame"
-
-
-class Definitions:
-    """Encodes protocol structs from protocol/messages.json, for program checksums."""
-
-    WIDTH = {"u8": "B", "u16": "H", "u32": "I", "u64": "Q", "i16": "h"}
-
-    def __init__(self, path):
-        with open(path) as f:
-            d = json.load(f)
-        self.structs = d["structs"]
-        self.enums = d["enums"]
-        self.event_kinds = {v["value"]: v["name"] for v in self.enums["EventKind"]["values"]}
-
-    def encode(self, struct_name, value):
-        out = bytearray()
-        for field in self.structs[struct_name]["fields"]:
-            out += self.encode_field(field, value[field["name"]])
-        return bytes(out)
-
-    def encode_field(self, field, value):
-        kind = field["type"]
-        if kind in self.WIDTH:
-            return struct.pack("<" + self.WIDTH[kind], value)
-        if kind == "enum":
-            enum = self.enums[field["enum"]]
-            number = value if isinstance(value, int) else next(v["value"] for v in enum["values"] if v["name"] == value)
-            return struct.pack("<" + self.WIDTH[enum["type"]], number)
-        if kind == "struct":
-            return self.encode(field["struct"], value)
-        if kind == "array":
-            return bytes([len(value)]) + b"".join(self.encode(field["of"], item) for item in value)
-        raise ValueError(f"no encoder for {kind}")
-
-    def checksum(self, program):
-        return crc32c(self.encode("Program", program))
 
 
 # MARK: - Captures (pcapng, SPEC §15)
