@@ -27,8 +27,10 @@ actor ManagedPump {
     /// The pump's status says its program changed (or a new session began) and the program
     /// has not been read since: `activeProgram` may be the one before.
     private var programIsStale = true
-    /// Uncertain requests are being resolved; when that was last tried.
+    /// Uncertain requests are being resolved; whether any may be left (so that a status
+    /// update does not ask the store); when resolution was last tried.
     private var resolving = false
+    private var mayHaveUncertain = true
     private var lastResolution = ContinuousClock.now
     private static let resolutionRetryInterval: Duration = .seconds(3)
 
@@ -190,6 +192,7 @@ actor ManagedPump {
                 logger.warning("uncertain request not resolved yet: \(error)")
             }
         }
+        mayHaveUncertain = (try? store.unresolved(pumpID: id).isEmpty) != true
     }
 
     private func received(_ status: Status) async {
@@ -214,9 +217,7 @@ actor ManagedPump {
                 activeProgram = program
                 programIsStale = false
             }
-            if ContinuousClock.now - lastResolution > Self.resolutionRetryInterval,
-                (try? store.unresolved(pumpID: id).isEmpty) == false
-            {
+            if mayHaveUncertain, ContinuousClock.now - lastResolution > Self.resolutionRetryInterval {
                 await resolveUncertain(session)
             }
         }
@@ -425,6 +426,7 @@ actor ManagedPump {
                 do {
                     try store.markUncertain(pumpID: id, requestID: requestID, action: action, intentID: intent,
                                             detail: "\(type.name) request \(requestID) sent, no answer", timeMs: Self.nowMs())
+                mayHaveUncertain = true
                 } catch {
                     logger.critical("an uncertain request could not be recorded: \(error)")
                 }
