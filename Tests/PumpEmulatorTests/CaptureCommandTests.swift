@@ -101,9 +101,9 @@ struct CaptureCommandTests {
         let status = try await ExecutableTests.run("pumpctl", ["status"] + connection, in: directory)
         #expect(status.status == 0, "\(status.stderr)")
         #expect(status.stdout.contains("serial PLE-0001"))
-        // Every event the daemon read in the recording, and nothing else.
-        let events = try await ExecutableTests.run("pumpctl", ["events", "--from", "1", "--json"] + connection, in: directory)
-        #expect(events.status == 0, "\(events.stderr)")
+        // Every event the daemon read in the recording, and nothing else. The recorded pump's log
+        // grows as the replay's clock passes the moments of the recording, so the bolus appears
+        // once the replay is as far as the recording was when it was given.
         var recordedEvents: Set<Int> = []
         for record in recorded.records {
             if case .frame(let frame) = record.outcome, case .success(.readEventsResponse(let response)) = frame.message {
@@ -111,9 +111,18 @@ struct CaptureCommandTests {
             }
         }
         #expect(!recordedEvents.isEmpty)
-        let replayed = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [[String: Any]])
-        #expect(Set(replayed.compactMap { $0["sequence"] as? Int }).isSubset(of: recordedEvents))
-        #expect(replayed.contains { $0["kind"] as? String == "bolusStarted" }, "\(events.stdout)")
+        var replayed: [[String: Any]] = []
+        var output = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !replayed.contains(where: { $0["kind"] as? String == "bolusStarted" }), ContinuousClock.now < deadline {
+            let events = try await ExecutableTests.run("pumpctl", ["events", "--from", "1", "--json"] + connection, in: directory)
+            #expect(events.status == 0, "\(events.stderr)")
+            output = events.stdout
+            replayed = try #require(try JSONSerialization.jsonObject(with: Data(events.stdout.utf8)) as? [[String: Any]])
+            #expect(Set(replayed.compactMap { $0["sequence"] as? Int }).isSubset(of: recordedEvents))
+            if !replayed.contains(where: { $0["kind"] as? String == "bolusStarted" }) { try await Task.sleep(for: .milliseconds(250)) }
+        }
+        #expect(replayed.contains { $0["kind"] as? String == "bolusStarted" }, "\(output)")
 
         let suspend = try await ExecutableTests.run("pumpctl", ["suspend"] + connection, in: directory)
         #expect(suspend.status == 1)
