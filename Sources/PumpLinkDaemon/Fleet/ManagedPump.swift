@@ -426,7 +426,7 @@ actor ManagedPump {
                 do {
                     try store.markUncertain(pumpID: id, requestID: requestID, action: action, intentID: intent,
                                             detail: "\(type.name) request \(requestID) sent, no answer", timeMs: Self.nowMs())
-                mayHaveUncertain = true
+                    mayHaveUncertain = true
                 } catch {
                     logger.critical("an uncertain request could not be recorded: \(error)")
                 }
