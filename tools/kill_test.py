@@ -489,6 +489,20 @@ class KillTest:
             category = "sent, no answer"
         round_["category"] = category
 
+    def interrupt(self, round_, action, after_id, target, longest, pump_last, request, label):
+        """Sends `request` (method, path, body[, token]) in the background, kills the victim at
+        `target`, records where the kill landed, and restarts the victim."""
+        thread, result = self.in_background(*request)
+        self.kill_at(round_, action, after_id, result, thread, target, longest)
+        killed_after = time.monotonic() - result["sent"]
+        landed = self.landing(action, after_id, f"{label} ({killed_after * 1000:.0f} ms)")
+        thread.join(130.0)
+        if round_["victim"] == "daemon":
+            self.compare_with_pump(round_, pump_last + 20)
+        answer = result.get("answer")
+        round_["landed"] = landed + (f"; HTTP {answer[0]}" if answer else "")
+        self.restart_victim(round_)
+
     def landing(self, action, after_id, delay_text):
         intent, sent, concluded = self.phase(action, after_id)
         if intent is None:
@@ -535,17 +549,9 @@ class KillTest:
             ("done",),
         ])
         self.log(f"push of program {new['programId']} ({len(encode_program(new))} bytes), kill {self.target_text(target)}")
-        thread, result = self.in_background("POST", f"/v1/pumps/{PUMP}/program",
-                                            {"program": new, "override": {"reason": "kill test"}})
-        self.kill_at(round_, "program.push", after_id, result, thread, target, self.push_seconds * 3 + 5)
-        killed_after = time.monotonic() - result["sent"]
-        landed = self.landing("program.push", after_id, f"{self.target_text(target)} ({killed_after * 1000:.0f} ms)")
-        thread.join(130.0)
-        if round_["victim"] == "daemon":
-            self.compare_with_pump(round_, pump_last + 20)
-        answer = result.get("answer")
-        round_["landed"] = landed + (f"; HTTP {answer[0]}" if answer else "")
-        self.restart_victim(round_)
+        self.interrupt(round_, "program.push", after_id, target, self.push_seconds * 3 + 5, pump_last,
+                       ("POST", f"/v1/pumps/{PUMP}/program", {"program": new, "override": {"reason": "kill test"}}),
+                       self.target_text(target))
         detail = self.settle(round_)
         # Which one runs: the status checksum and the program read back.
         status = detail["summary"]["status"]
@@ -596,16 +602,8 @@ class KillTest:
             ("done",),
         ])
         self.log(f"{action} {json.dumps(body)}, kill {self.target_text(target)}")
-        thread, result = self.in_background("POST", path, body, token=token)
-        self.kill_at(round_, action, after_id, result, thread, target, self.bolus_seconds * 3 + 5)
-        killed_after = time.monotonic() - result["sent"]
-        landed = self.landing(action, after_id, f"{action.split('.')[1]} {self.target_text(target)} ({killed_after * 1000:.0f} ms)")
-        thread.join(130.0)
-        if round_["victim"] == "daemon":
-            self.compare_with_pump(round_, pump_last + 20)
-        answer = result.get("answer")
-        round_["landed"] = landed + (f"; HTTP {answer[0]}" if answer else "")
-        self.restart_victim(round_)
+        self.interrupt(round_, action, after_id, target, self.bolus_seconds * 3 + 5, pump_last,
+                       ("POST", path, body, token), f"{action.split('.')[1]} {self.target_text(target)}")
         self.settle(round_)
         round_["bolus"] = {"before": before, "action": action}
 

@@ -84,8 +84,8 @@ class Processes:
             self.stop(process, timeout=8.0)
 
 
-def http(port, method, path, token=None, body=None, timeout=10.0):
-    """(status, parsed JSON or raw bytes) of one request on the loopback; None if nothing answers.
+def http_raw(port, method, path, token=None, body=None, timeout=10.0):
+    """(status, body bytes) of one request on the loopback; None if nothing answers.
 
     `body` is sent as JSON when given. One connection per request (Connection: close)."""
     payload = b"" if body is None else json.dumps(body).encode()
@@ -115,6 +115,15 @@ def http(port, method, path, token=None, body=None, timeout=10.0):
     status = int(head_bytes.split()[1])
     if b"transfer-encoding: chunked" in head_bytes.lower():
         content = dechunk(content)
+    return status, content
+
+
+def http(port, method, path, token=None, body=None, timeout=10.0):
+    """(status, parsed JSON or raw bytes) of one request on the loopback; None if nothing answers."""
+    answer = http_raw(port, method, path, token=token, body=body, timeout=timeout)
+    if answer is None:
+        return None
+    status, content = answer
     try:
         return status, json.loads(content) if content else None
     except ValueError:

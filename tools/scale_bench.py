@@ -42,7 +42,7 @@ import time
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pumplink_rig import Processes, dechunk, free_port  # noqa: E402
+from pumplink_rig import Processes, free_port, http_raw  # noqa: E402
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 SCM_TIMESTAMPNS = SO_TIMESTAMPNS
@@ -205,29 +205,7 @@ def realtime_offset_ns():
 
 def http_get(port, path, token=None, timeout=1.0):
     """(status, body bytes) of a GET on the loopback, or None when nothing answers."""
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-    if token:
-        request += f"Authorization: Bearer {token}\r\n"
-    request += "\r\n"
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-            s.sendall(request.encode())
-            chunks = []
-            while True:
-                data = s.recv(65536)
-                if not data:
-                    break
-                chunks.append(data)
-    except OSError:
-        return None
-    raw = b"".join(chunks)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    if not head.startswith(b"HTTP/1.1 "):
-        return None
-    status = int(head.split()[1])
-    if b"transfer-encoding: chunked" in head.lower():
-        body = dechunk(body)
-    return status, body
+    return http_raw(port, "GET", path, token=token, timeout=timeout)
 
 
 # MARK: - the emulator and the daemon

@@ -27,6 +27,7 @@ actor ManagedPump {
     /// The pump's status says its program changed (or a new session began) and the program
     /// has not been read since: `activeProgram` may be the one before.
     private var programIsStale = true
+    private var lastProgramRead = ContinuousClock.now
     /// Uncertain requests are being resolved; whether any may be left (so that a status
     /// update does not ask the store); when resolution was last tried.
     private var resolving = false
@@ -209,13 +210,18 @@ actor ManagedPump {
             metrics.authenticationFailures.increment(by: Int64(max(0, counters.authenticationFailures - lastCounters.authenticationFailures)))
             // A new session starts its counters at zero.
             lastCounters = counters
-            if previous?.activeProgramChecksum != status.activeProgramChecksum || previous?.activeProgramId != status.activeProgramId {
-                programIsStale = true
-            }
-            if programIsStale, let program = try? await session.activeProgram() {
-                // Until it is read, `currentProgram()` reads it on demand rather than serve the old one.
-                activeProgram = program
-                programIsStale = false
+            let changed = previous?.activeProgramChecksum != status.activeProgramChecksum
+                || previous?.activeProgramId != status.activeProgramId
+            if changed { programIsStale = true }
+            // Read at once on a change; after a failed read, again at most every few seconds
+            // (a bulk read behind every 10 Hz status would hold the updates up on a noisy line).
+            if programIsStale, changed || ContinuousClock.now - lastProgramRead > Self.resolutionRetryInterval {
+                lastProgramRead = .now
+                if let program = try? await session.activeProgram() {
+                    // Until it is read, `currentProgram()` reads it on demand rather than serve the old one.
+                    activeProgram = program
+                    programIsStale = false
+                }
             }
             if mayHaveUncertain, ContinuousClock.now - lastResolution > Self.resolutionRetryInterval {
                 await resolveUncertain(session)
