@@ -87,6 +87,24 @@ struct WeeklySchedule: Sendable, Hashable {
         return steps[index].rateMicrogramsPerDay
     }
 
+    /// The basal dose of one weekday (0 Monday … 6 Sunday): Σ rate × minutes over the day, / 1440.
+    func basalDose(weekday: Int) -> ExactQuotient {
+        let dayStartMinute = weekday * PumpCalendar.minutesPerDay
+        let dayEndMinute = dayStartMinute + PumpCalendar.minutesPerDay
+        // Steps start at whole minutes, so Σ rate × minutes between starts is Σ over minutes.
+        var numerator: UInt64 = 0
+        var minute = dayStartMinute
+        var rate = rate(atMillisecondOfWeek: Int64(minute) * PumpCalendar.millisecondsPerMinute)
+        for step in steps where step.weekMinute > dayStartMinute && step.weekMinute < dayEndMinute {
+            guard step.weekMinute > minute else { continue }
+            numerator += UInt64(rate) * UInt64(step.weekMinute - minute)
+            minute = step.weekMinute
+            rate = self.rate(atMillisecondOfWeek: Int64(minute) * PumpCalendar.millisecondsPerMinute)
+        }
+        numerator += UInt64(rate) * UInt64(dayEndMinute - minute)
+        return ExactQuotient(numerator: numerator, divisor: UInt64(PumpCalendar.minutesPerDay))
+    }
+
     /// The periodic boluses starting exactly at `millisecondOfWeek`.
     func boluses(startingAtMillisecondOfWeek position: Int64) -> [PeriodicBolus] {
         guard position % PumpCalendar.millisecondsPerMinute == 0 else { return [] }
@@ -131,27 +149,29 @@ extension Program {
     /// basal(d) is its `quotient` (rounded down).
     public func basalDose(weekday: Int) -> ExactQuotient {
         precondition((0..<7).contains(weekday), "weekday is 0 (Monday) … 6 (Sunday)")
+        return WeeklySchedule(self).basalDose(weekday: weekday)
+    }
+
+    /// `basalDose(weekday:)` of every weekday, Monday first, from one pass over the schedule.
+    public var basalDoses: [ExactQuotient] {
         let schedule = WeeklySchedule(self)
-        let dayStartMinute = weekday * PumpCalendar.minutesPerDay
-        let dayEndMinute = dayStartMinute + PumpCalendar.minutesPerDay
-        // Steps start at whole minutes, so Σ rate × minutes between starts is Σ over minutes.
-        var numerator: UInt64 = 0
-        var minute = dayStartMinute
-        var rate = schedule.rate(atMillisecondOfWeek: Int64(minute) * PumpCalendar.millisecondsPerMinute)
-        for step in schedule.steps where step.weekMinute > dayStartMinute && step.weekMinute < dayEndMinute {
-            guard step.weekMinute > minute else { continue }
-            numerator += UInt64(rate) * UInt64(step.weekMinute - minute)
-            minute = step.weekMinute
-            rate = schedule.rate(atMillisecondOfWeek: Int64(minute) * PumpCalendar.millisecondsPerMinute)
-        }
-        numerator += UInt64(rate) * UInt64(dayEndMinute - minute)
-        return ExactQuotient(numerator: numerator, divisor: UInt64(PumpCalendar.minutesPerDay))
+        return (0..<7).map(schedule.basalDose(weekday:))
     }
 
     /// SPEC §9.4's daily dose of one weekday, in µg: the basal dose rounded down plus the doses of
     /// the periodic boluses whose `dayMask` includes the day. Patient boluses are not included.
     public func dailyDose(weekday: Int) -> UInt64 {
-        var dose = basalDose(weekday: weekday).quotient
+        dailyDose(weekday: weekday, basal: basalDose(weekday: weekday).quotient)
+    }
+
+    /// `dailyDose(weekday:)` of every weekday, Monday first.
+    public var dailyDoses: [UInt64] {
+        basalDoses.enumerated().map { dailyDose(weekday: $0.offset, basal: $0.element.quotient) }
+    }
+
+    /// `basal` µg plus the periodic boluses of the weekday.
+    public func dailyDose(weekday: Int, basal: UInt64) -> UInt64 {
+        var dose = basal
         for bolus in periodicBoluses where bolus.dayMask & (1 << weekday) != 0 {
             dose += UInt64(bolus.doseMicrograms)
         }
@@ -163,13 +183,13 @@ extension Program {
     /// daily total instead: plus patient `doseMicrograms` × `maxPerDay` (what rule 8 limits).
     /// Always a whole number of micrograms (`remainder` 0, `roundedUp` = `quotient`).
     public func maximumDailyDose(includingPatientBoluses: Bool = false) -> ExactQuotient {
-        let dose = includingPatientBoluses ? largestDailyTotalMicrograms : (0..<7).map(dailyDose(weekday:)).max() ?? 0
+        let dose = includingPatientBoluses ? largestDailyTotalMicrograms : dailyDoses.max() ?? 0
         return ExactQuotient(numerator: dose, divisor: 1)
     }
 
     /// SPEC §9.4's largest daily total, µg.
     var largestDailyTotalMicrograms: UInt64 {
-        let daily = (0..<7).map(dailyDose(weekday:)).max() ?? 0
+        let daily = dailyDoses.max() ?? 0
         return daily + UInt64(patientBolus.doseMicrograms) * UInt64(patientBolus.maxPerDay)
     }
 

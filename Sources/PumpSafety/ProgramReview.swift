@@ -20,13 +20,13 @@ public enum ProgramReview {
         library: DrugLibrary = .standard,
         override: Override? = nil
     ) -> ProgramReport {
-        let byWeekday = (0..<7).map { program.dailyDose(weekday: $0) }
+        let byWeekday = program.dailyDoses
         let daily = byWeekday.max() ?? 0
         let patientDaily = UInt64(program.patientBolus.doseMicrograms) * UInt64(program.patientBolus.maxPerDay)
         let dailyWithPatient = daily + patientDaily
         let pumpRule = program.problem(reservoirCapacityMicroliters: status.reservoirCapacityMicroliters)
 
-        let activeDaily = active.map { active in (0..<7).map { active.dailyDose(weekday: $0) }.max() ?? 0 }
+        let activeDaily = active.map { $0.dailyDoses.max() ?? 0 }
         var changePercent: Int64?
         if let active, let activeDaily, activeDaily > 0, active.drug == program.drug,
            active.concentrationMicrogramsPerMilliliter == program.concentrationMicrogramsPerMilliliter {
@@ -83,12 +83,8 @@ public enum ProgramReview {
 
     /// The largest daily total with every allowed patient bolus, the basal rounded up (µg/day).
     static func largestDailyTotalRoundedUp(_ program: Program) -> UInt64 {
-        let scheduled = (0..<7).map { weekday -> UInt64 in
-            var dose = program.basalDose(weekday: weekday).roundedUp
-            for bolus in program.periodicBoluses where bolus.dayMask & (1 << weekday) != 0 {
-                dose += UInt64(bolus.doseMicrograms)
-            }
-            return dose
+        let scheduled = program.basalDoses.enumerated().map {
+            program.dailyDose(weekday: $0.offset, basal: $0.element.roundedUp)
         }.max() ?? 0
         return scheduled + UInt64(program.patientBolus.doseMicrograms) * UInt64(program.patientBolus.maxPerDay)
     }

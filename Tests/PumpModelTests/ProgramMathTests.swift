@@ -94,6 +94,10 @@ let flexProgram = makeProgram(steps: [
             patient: PatientBolusSettings(doseMicrograms: 7, durationMinutes: 5, lockoutMinutes: 60, maxPerDay: 3)
         )
         #expect((0..<7).map(program.dailyDose(weekday:)) == [1004, 1000, 1000, 1000, 1000, 1000, 1004])
+        // The whole week at once, from one schedule, agrees with each day alone.
+        #expect(program.dailyDoses == [1004, 1000, 1000, 1000, 1000, 1000, 1004])
+        #expect(program.basalDoses == (0..<7).map(program.basalDose(weekday:)))
+        #expect(program.basalDoses[0].remainder == 1_447_000 % 1440)
         let daily = program.maximumDailyDose()
         #expect(daily.quotient == 1004 && daily.remainder == 0 && daily.roundedUp == 1004)
         // Largest daily total: + 3 × 7 patient.
