@@ -4,8 +4,12 @@ import SerialTransport
 
 /// Timing and window settings of a session (SPEC §5, §7).
 public struct SessionConfiguration: Sendable, Hashable {
-    /// How long to wait for a response before retransmitting.
-    public var responseTimeout: Duration = .milliseconds(400)
+    /// The fixed part of the wait for a response before retransmitting. The whole wait adds the
+    /// line time of what must cross the line first (`responseDeadline`, SPEC §7.2).
+    public var responseTimeout: Duration = .milliseconds(500)
+    /// The line's bit rate, at 10 bits a byte (8N1), for the line-time part of each wait; nil
+    /// for a link that has none (memory): then the wait is `responseTimeout` alone.
+    public var bitsPerSecond: Int? = 115_200
     /// Sends of one request in all (the first and the retransmissions).
     public var attempts = 4
     /// A Ping goes out when nothing has been received for this long.
@@ -16,6 +20,21 @@ public struct SessionConfiguration: Sendable, Hashable {
     public var window = 8
 
     public init() {}
+
+    /// How long a byte count takes on the line; zero without a bit rate.
+    public func lineTime(bytes: Int) -> Duration {
+        guard let bitsPerSecond, bitsPerSecond > 0 else { return .zero }
+        return .microseconds(Int64(bytes) * 10 * 1_000_000 / Int64(bitsPerSecond))
+    }
+
+    /// SPEC §7.2: how long to wait for the answer to a request of `requestBytes` line bytes, sent
+    /// behind `requestsAhead` outstanding requests of `bytesAhead` line bytes in all: the fixed
+    /// part, then the line time of those requests and this one and of a largest answer
+    /// (`answerBytes`) to each. Requests and answers cross in opposite directions, so this counts
+    /// their time twice at worst; a deadline may be long, never too short.
+    public func responseDeadline(requestBytes: Int, requestsAhead: Int, bytesAhead: Int, answerBytes: Int) -> Duration {
+        responseTimeout + lineTime(bytes: requestBytes + bytesAhead + (requestsAhead + 1) * answerBytes)
+    }
 }
 
 /// What the handshake learned about the pump.
@@ -79,9 +98,9 @@ public actor PumpSession {
     private var encoder = FrameEncoder()
     private var nextRequestID: UInt32
     private var waiters: [UInt32: Waiter] = [:]
-    /// Requests being exchanged, and responses that arrived while no one was waiting yet
-    /// (a fast pump can answer before `send` returns).
-    private var outstanding: Set<UInt32> = []
+    /// Requests being exchanged (id → line bytes of the request), and responses that arrived
+    /// while no one was waiting yet (a fast pump can answer before `send` returns).
+    private var outstanding: [UInt32: Int] = [:]
     private var early: [UInt32: Frame] = [:]
     private var downWaiters: [CheckedContinuation<String, Never>] = []
     private var changingBusy = false
@@ -256,9 +275,9 @@ public actor PumpSession {
                 throw .notSent(Request.messageType, "\(error)")
             }
         }
-        outstanding.insert(requestID)
+        outstanding[requestID] = bytes.count
         defer {
-            outstanding.remove(requestID)
+            outstanding[requestID] = nil
             early[requestID] = nil
         }
         var sentOnce = false
@@ -278,7 +297,18 @@ public actor PumpSession {
             sentOnce = true
             counters.framesSent += 1
             if attempt > 0 { counters.retransmissions += 1 }
-            while let frame = await waitForResponse(requestID) {
+            // Every other outstanding request is ahead of this send: earlier ones, and for a
+            // retransmission the later ones too.
+            var requestsAhead = 0
+            var bytesAhead = 0
+            for (id, count) in outstanding where id != requestID {
+                requestsAhead += 1
+                bytesAhead += count
+            }
+            let deadline = configuration.responseDeadline(
+                requestBytes: bytes.count, requestsAhead: requestsAhead, bytesAhead: bytesAhead,
+                answerBytes: largestAnswerLineBytes)
+            while let frame = await waitForResponse(requestID, timeout: deadline) {
                 if let accept, !accept(frame) {
                     counters.authenticationFailures += 1
                     failedCheck = true
@@ -317,14 +347,21 @@ public actor PumpSession {
         }
     }
 
-    /// The next response frame for `requestID`, or nil after the response timeout or when the
-    /// link goes down.
-    private func waitForResponse(_ requestID: UInt32) async -> Frame? {
+    /// The most line bytes one answer of this pump can take: its largest packet (the payload
+    /// limit it stated at Hello, at most the protocol's), in COBS, with both delimiters.
+    private var largestAnswerLineBytes: Int {
+        let payload = min(identity?.maxPayloadBytes ?? FrameLayout.maxPayloadLength, FrameLayout.maxPayloadLength)
+        let packet = FrameLayout.headerLength + payload + FrameLayout.tagLength + FrameLayout.checkLength
+        return packet + packet / 254 + 1 + 2
+    }
+
+    /// The next response frame for `requestID`, or nil after `timeout` or when the link goes
+    /// down.
+    private func waitForResponse(_ requestID: UInt32, timeout: Duration) async -> Frame? {
         if case .down = state { return nil }
         if let early = early.removeValue(forKey: requestID) { return early }
         waiterSerial += 1
         let serial = waiterSerial
-        let timeout = configuration.responseTimeout
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
             await self?.expire(requestID, serial: serial)
@@ -381,7 +418,7 @@ public actor PumpSession {
                 unsolicited(frame)
             } else if let waiter = waiters.removeValue(forKey: frame.header.requestID) {
                 waiter.continuation.resume(returning: frame)
-            } else if outstanding.contains(frame.header.requestID) {
+            } else if outstanding[frame.header.requestID] != nil {
                 early[frame.header.requestID] = frame
             }
         }
@@ -434,7 +471,8 @@ public actor PumpSession {
     private func keepaliveTick() -> Bool {
         guard state == .up else { return false }
         let silence = ContinuousClock.now - lastReceived
-        if silence >= configuration.linkTimeout {
+        // On a slow line one largest answer alone may take longer than the link timeout.
+        if silence >= configuration.linkTimeout + configuration.lineTime(bytes: largestAnswerLineBytes) {
             linkDown("no frame from the pump for \(silence)")
             return false
         }

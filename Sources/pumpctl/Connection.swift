@@ -29,6 +29,9 @@ struct ConnectionOptions: ParsableArguments {
     @Option(help: "With --port: record every frame in and out to this pcapng file (replaced if it exists).")
     var capture: String?
 
+    @Option(help: "With --port: the line's bit rate (8N1); waits for answers allow for its line time.")
+    var baud = 115_200
+
     /// Exactly one way to the pump: a port with its key file, or a pump of pumplinkd.
     func validate() throws {
         switch (port != nil || keyFile != nil, pump != nil) {
@@ -38,6 +41,7 @@ struct ConnectionOptions: ParsableArguments {
             throw ValidationError("give either --port and --key-file (direct) or --pump (through pumplinkd)")
         case (true, false):
             guard port != nil, keyFile != nil else { throw ValidationError("--port and --key-file go together") }
+            guard baud > 0 else { throw ValidationError("--baud: a bit rate above 0, e.g. 9600 or 115200") }
         case (false, true):
             guard capture == nil else { throw ValidationError("--capture records a direct link (--port); pumplinkd captures its own (pumpctl capture start)") }
             guard URL(string: daemon)?.scheme != nil else { throw ValidationError("--daemon: not a URL: \(daemon)") }
@@ -62,12 +66,12 @@ struct ConnectionOptions: ParsableArguments {
 
     func connect() async throws -> PumpSession {
         guard let port, let keyFile else { throw CommandFailure("give --port and --key-file", exitCode: 2) }
-        return try await openSession(port: port, keyFile: keyFile, capture: capture)
+        return try await openSession(port: port, keyFile: keyFile, baud: baud, capture: capture)
     }
 }
 
-/// A session with the pump on `port`, its link recorded to `capture` if given.
-func openSession(port: String, keyFile: String, capture: String? = nil) async throws -> PumpSession {
+/// A session with the pump on `port` at `baud` bit/s, its link recorded to `capture` if given.
+func openSession(port: String, keyFile: String, baud: Int = 115_200, capture: String? = nil) async throws -> PumpSession {
     let key: PairingKey
     do {
         key = try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))
@@ -76,7 +80,7 @@ func openSession(port: String, keyFile: String, capture: String? = nil) async th
     }
     var link: any ByteLink
     do {
-        link = try SerialPort.open(path: port)
+        link = try SerialPort.open(path: port, settings: LineSettings(baudRate: baud))
     } catch {
         throw CommandFailure("cannot open \(port): \(error)")
     }
@@ -91,7 +95,9 @@ func openSession(port: String, keyFile: String, capture: String? = nil) async th
             throw CommandFailure("cannot capture to \(capture): \(error)")
         }
     }
-    let session = PumpSession(link: link, key: key)
+    var configuration = SessionConfiguration()
+    configuration.bitsPerSecond = baud
+    let session = PumpSession(link: link, key: key, configuration: configuration)
     do {
         try await session.connect(hostTimeMs: UInt64(Date().timeIntervalSince1970 * 1000))
     } catch {

@@ -56,6 +56,7 @@ struct FaultCaptureTests {
 
         var sessionConfiguration = SessionConfiguration()
         sessionConfiguration.responseTimeout = .milliseconds(60)
+        sessionConfiguration.bitsPerSecond = nil  // a memory link: no line time
         sessionConfiguration.attempts = 8
         let session = PumpSession(link: hostEnd, key: key, configuration: sessionConfiguration)
         var connected = false

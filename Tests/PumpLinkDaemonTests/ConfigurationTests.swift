@@ -22,8 +22,9 @@ struct ConfigurationTests {
         let configuration = try Self.load(Self.configuration(pump: """
             {"id": "a", "port": "/dev/ttyUSB0", "keyFile": "a.key"},
             {"id": "b", "usb": {"vendorId": "0403", "productId": "6001", "serialNumber": "A10K3"}, "keyFile": "/keys/b.key"},
-            {"id": "c", "usb": {"vendorId": "10C4", "productId": "ea60"}, "keyFile": "c.key"}
+            {"id": "c", "usb": {"vendorId": "10C4", "productId": "ea60"}, "keyFile": "c.key", "baud": 9600}
             """))
+        #expect(configuration.pumps.map(\.baud) == [115_200, 115_200, 9600])
         #expect(configuration.pumps.map(\.port) == ["/dev/ttyUSB0", "usb:0403:6001:A10K3", "usb:10c4:ea60"])
         #expect(configuration.pumps[0].usb == nil)
         #expect(configuration.pumps[1].usb == .init(vendorID: 0x0403, productID: 0x6001, serialNumber: "A10K3"))
@@ -41,6 +42,7 @@ struct ConfigurationTests {
         (#"{"id": "a", "usb": {"vendorId": "403", "productId": "6001"}, "keyFile": "a.key"}"#, "four hexadecimal digits"),
         (#"{"id": "a", "usb": {"vendorId": "0403", "productId": "60G1"}, "keyFile": "a.key"}"#, "four hexadecimal digits"),
         (#"{"id": "a", "usb": {"vendorId": "0403"}, "keyFile": "a.key"}"#, "productId"),
+        (#"{"id": "a", "port": "/dev/ttyUSB0", "keyFile": "a.key", "baud": 0}"#, "baud is a bit rate above 0"),
     ])
     func badPumpEntriesAreRefusedClearly(entry: String, message: String) {
         #expect {

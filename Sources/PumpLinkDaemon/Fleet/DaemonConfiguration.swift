@@ -6,7 +6,7 @@ import SerialTransport
 /// ```json
 /// {
 ///   "pumps": [
-///     {"id": "bed-12", "port": "/dev/serial/by-id/usb-FTDI_...", "keyFile": "keys/bed-12.key"},
+///     {"id": "bed-12", "port": "/dev/serial/by-id/usb-FTDI_...", "keyFile": "keys/bed-12.key", "baud": 57600},
 ///     {"id": "bed-14", "usb": {"vendorId": "0403", "productId": "6001", "serialNumber": "A10K3"}, "keyFile": "keys/bed-14.key"}
 ///   ],
 ///   "drugLibrary": "drug-library.json",
@@ -27,6 +27,9 @@ public struct DaemonConfiguration: Sendable, Codable {
         public var usb: USBDevice?
         /// File holding its pairing key (64 hex digits).
         public var keyFile: String
+        /// The line's bit rate (8N1), 115 200 unless given; waits for answers allow for its line
+        /// time (SPEC §7.2).
+        public var baud = 115_200
 
         public init(id: String, port: String, keyFile: String) {
             self.id = id
@@ -41,13 +44,18 @@ public struct DaemonConfiguration: Sendable, Codable {
             self.keyFile = keyFile
         }
 
-        private enum CodingKeys: String, CodingKey { case id, port, usb, keyFile }
+        private enum CodingKeys: String, CodingKey { case id, port, usb, keyFile, baud }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
             id = try container.decode(String.self, forKey: .id)
             keyFile = try container.decode(String.self, forKey: .keyFile)
             usb = try container.decodeIfPresent(USBDevice.self, forKey: .usb)
+            baud = try container.decodeIfPresent(Int.self, forKey: .baud) ?? 115_200
+            guard baud > 0 else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .baud, in: container, debugDescription: "pump '\(id)': baud is a bit rate above 0, e.g. 9600 or 115200")
+            }
             let port = try container.decodeIfPresent(String.self, forKey: .port)
             switch (port, usb) {
             case (let port?, nil): self.port = port
@@ -63,6 +71,7 @@ public struct DaemonConfiguration: Sendable, Codable {
             try container.encode(id, forKey: .id)
             try container.encode(keyFile, forKey: .keyFile)
             if let usb { try container.encode(usb, forKey: .usb) } else { try container.encode(port, forKey: .port) }
+            if baud != 115_200 { try container.encode(baud, forKey: .baud) }
         }
     }
 

@@ -62,6 +62,7 @@ actor ManagedPump {
         try Self.settleInterruptedIntents(pumpID: entry.id, store: store, logger: pumpLogger)
         var options = PumpConnection.Options()
         options.telemetryIntervalMs = telemetryIntervalMs
+        options.session.bitsPerSecond = entry.baud
         options.beforeSendingChange = { [store, id = entry.id] requestID, type in
             // Only commands have an intent; the connection's own housekeeping is not audited.
             guard let intent = ManagedPump.sendingFor else { return }
@@ -83,9 +84,9 @@ actor ManagedPump {
             options: options,
             eventCursor: try store.contiguousEventSequence(pumpID: entry.id) ?? 0,
             logger: pumpLogger,
-            open: { [usb = entry.usb] path in
+            open: { [usb = entry.usb, line = LineSettings(baudRate: entry.baud)] path in
                 // A USB adapter is looked up again at each connection: it may come back re-plugged.
-                linkCapture.wrap(try SerialPort.open(path: try usb?.port(among: SerialPorts.list()) ?? path))
+                linkCapture.wrap(try SerialPort.open(path: try usb?.port(among: SerialPorts.list()) ?? path, settings: line))
             }
         )
     }
