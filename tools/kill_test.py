@@ -230,7 +230,7 @@ class KillTest:
 
     def pumpctl_direct(self, arguments, timeout=300.0):
         return rig.pumpctl_json(self.pumpctl, self.emulator.link, self.emulator.key_file, arguments,
-                                cwd=self.work, timeout=timeout)
+                                cwd=self.work, timeout=timeout, baud=self.o.baud)
 
     def read_pump_log(self, start):
         """The pump's own events from `start` on (the daemon must not hold the port)."""

@@ -309,11 +309,13 @@ class Daemon:
             self.process = None
 
 
-def pumpctl_json(binary, port, key_file, arguments, cwd=None, timeout=120.0):
+def pumpctl_json(binary, port, key_file, arguments, cwd=None, timeout=120.0, baud=None):
     """`pumpctl ARGUMENTS --port PORT --key-file KEY --json` straight to a pump: its own word
-    (event log, program, status), not the daemon's. The daemon must not hold the port."""
+    (event log, program, status), not the daemon's. The daemon must not hold the port. BAUD is
+    the line's rate, if not pumpctl's default."""
+    line = ["--baud", str(baud)] if baud else []
     result = subprocess.run(
-        [binary] + arguments + ["--port", port, "--key-file", key_file, "--json"],
+        [binary] + arguments + ["--port", port, "--key-file", key_file, "--json"] + line,
         stdin=subprocess.DEVNULL, capture_output=True, cwd=cwd, timeout=timeout)
     if result.returncode != 0:
         raise RigError(f"pumpctl {' '.join(arguments)}: exit {result.returncode}: {result.stderr.decode(errors='replace')}")
