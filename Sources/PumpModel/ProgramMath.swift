@@ -109,7 +109,19 @@ struct WeeklySchedule: Sendable, Hashable {
     func boluses(startingAtMillisecondOfWeek position: Int64) -> [PeriodicBolus] {
         guard position % PumpCalendar.millisecondsPerMinute == 0 else { return [] }
         let minute = Int(position / PumpCalendar.millisecondsPerMinute)
-        return boluses.filter { $0.weekMinute == minute }.map(\.bolus)
+        // `boluses` is sorted by minute: the first at or after it, then those that share it.
+        var low = 0
+        var high = boluses.count
+        while low < high {
+            let middle = (low + high) / 2
+            if boluses[middle].weekMinute < minute { low = middle + 1 } else { high = middle }
+        }
+        var starting: [PeriodicBolus] = []
+        while low < boluses.count && boluses[low].weekMinute == minute {
+            starting.append(boluses[low].bolus)
+            low += 1
+        }
+        return starting
     }
 
     /// The first local instant after `localMs` at which a step or periodic bolus may start, or

@@ -578,6 +578,8 @@ public struct Pump: Sendable, Hashable {
         state.reservoirFractionUnits = wholeMicroliters * perMicroliter - beyond
     }
 
+    private static let alarmsAscending = AlarmCode.allCases.sorted { $0.rawValue < $1.rawValue }
+
     /// What happens at the end of an integration step: alarms, bolus ends, scheduled starts.
     private mutating func arrive() {
         settle(requestId: 0)
@@ -614,7 +616,7 @@ public struct Pump: Sendable, Hashable {
         set(.electiveReplacement, state.batteryUsedUnits >= battery.electiveReplacementUnits)
         set(.batteryEndOfService, state.batteryUsedUnits >= battery.capacityUnits)
         target = (target | raising) & ~clearing
-        for alarm in AlarmCode.allCases.sorted(by: { $0.rawValue < $1.rawValue }) where (target ^ state.alarmConditionMask) & alarm.mask != 0 {
+        for alarm in Self.alarmsAscending where (target ^ state.alarmConditionMask) & alarm.mask != 0 {
             if target & alarm.mask != 0 { raise(alarm, requestId: requestId) } else { clearCondition(alarm, requestId: requestId) }
         }
         if state.therapyState != .running {

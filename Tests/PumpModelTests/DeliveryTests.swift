@@ -65,6 +65,26 @@ import Testing
         #expect(completed.allSatisfy { $0.code == BolusKind.periodic.rawValue && $0.value1 == 300 && $0.value2 == 300 && $0.requestId == 0 })
     }
 
+    @Test func periodicBolusesStartOnTheirDaysAndMinutesOnly() throws {
+        // Mondays 08:00, every day 12:00, Wednesdays and Fridays 20:00: a week of starts.
+        let program = makeProgram(periodic: [
+            PeriodicBolus(dayMask: 0b1, startMinute: 480, doseMicrograms: 100, durationMinutes: 10),
+            PeriodicBolus(dayMask: 0x7F, startMinute: 720, doseMicrograms: 50, durationMinutes: 5),
+            PeriodicBolus(dayMask: 0b1_0100, startMinute: 1200, doseMicrograms: 200, durationMinutes: 10),
+        ])
+        var pump = try makePump(program: program)
+        _ = pump.status(nowMs: monday + 7 * day)
+        var expected: [(UInt64, UInt32)] = [(monday + 8 * hour, 100)]
+        for weekday in 0..<7 as Range<UInt64> {
+            expected.append((monday + weekday * day + 12 * hour, 50))
+            if weekday == 2 || weekday == 4 { expected.append((monday + weekday * day + 20 * hour, 200)) }
+        }
+        let started = pump.events(.bolusStarted)
+        #expect(started.map(\.timeMs) == expected.map(\.0))
+        #expect(started.map(\.value1) == expected.map(\.1))
+        #expect(pump.status(nowMs: monday + 7 * day).totalDeliveredMicrograms == 850)  // 100 + 7 × 50 + 2 × 200
+    }
+
     @Test func clinicianBolusOnTopOfBasal() throws {
         // 1440 µg/day = 1 µg/min at 1000 µg/mL (1 µL/min).
         var pump = try makePump(program: makeProgram(steps: [everyDay(0, 1440)]))
