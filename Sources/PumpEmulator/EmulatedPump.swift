@@ -62,13 +62,19 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         logger.info("link faults set", metadata: ["faults": "\(settings)"])
     }
 
-    /// Writes the state file atomically (a crash leaves the old or the new file, never half).
+    /// Writes the state file atomically: the new state goes to FILE.tmp, which is then renamed
+    /// over FILE, so a crash leaves the old or the new file, never half. A FILE.tmp left by a
+    /// crash is overwritten by the next save (temporary files of other names would pile up).
     public func save() throws {
         guard let stateFile else { return }
         let state = SavedState(device: endpoint.device, record: endpoint.record, staging: endpoint.staging, clockMs: clock.nowMs())
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(state).write(to: stateFile, options: .atomic)
+        let temporary = stateFile.appendingPathExtension("tmp")
+        try encoder.encode(state).write(to: temporary)
+        guard rename(temporary.path, stateFile.path) == 0 else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: stateFile.path, NSUnderlyingErrorKey: POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO)])
+        }
     }
 
     /// Records the pump's own side of the link faults on `interface` of `sink` from now on: each

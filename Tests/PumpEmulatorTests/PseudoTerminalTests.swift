@@ -66,4 +66,24 @@ struct PseudoTerminalTests {
         #expect(!FileManager.default.fileExists(atPath: linkPath))
         #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("state.json").path))
     }
+
+    /// A save goes through one temporary file of a fixed name: one a crash left behind is
+    /// replaced by the next save, not kept beside it, and the state file stays whole.
+    @Test func aSaveReplacesATemporaryFileLeftByACrash() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-save-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let stateFile = directory.appendingPathComponent("state.json")
+        try Data("{\"half\": ".utf8).write(to: directory.appendingPathComponent("state.json.tmp"))
+        var configuration = PumpConfiguration()
+        configuration.serialNumber = "SAVE-0001"
+        let startMs = VirtualClock.wallClockMs()
+        let pump = EmulatedPump(
+            endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: configuration, nowMs: startMs)), key: .generate()),
+            clock: VirtualClock(startMs: startMs), stateFile: stateFile)
+        for _ in 0..<3 { try await pump.save() }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["state.json"])
+        let saved = try #require(try EmulatedPump<ModelPump>.loadState(from: stateFile))
+        #expect(saved.device.identity.serialNumber == "SAVE-0001")
+    }
 }
