@@ -27,8 +27,10 @@ struct SlowLineTests {
     }
 
     /// A pipelined download over a pseudo-terminal from an emulated pump paced at 9600 bit/s:
-    /// about 1.1 s per full answer, 3 of them in flight at once. A fixed 500 ms wait would
-    /// retransmit every one of them; the line-time wait needs none.
+    /// about 1.1 s per full answer, 3 of them in flight at once, the last arriving 3.3 s after
+    /// its request. A fixed wait (even of 2 s) retransmits; the line-time wait needs none. The
+    /// fixed part is 2 s here rather than 500 ms: the whole test suite runs at once, and a
+    /// starved emulator answers late.
     @Test func aPipelinedDownloadAt9600BitsPerSecondNeedsNoRetransmission() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-slow-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -56,6 +58,7 @@ struct SlowLineTests {
 
         var configuration = SessionConfiguration()
         configuration.bitsPerSecond = 9600
+        configuration.responseTimeout = .seconds(2)
         configuration.keepaliveInterval = .seconds(30)  // only the download on the line
         let session = PumpSession(
             link: try SerialPort.open(path: linkPath, settings: LineSettings(baudRate: 9600)), key: key, configuration: configuration)

@@ -63,11 +63,18 @@ struct CaptureTests {
         #expect(running.recording)
         let stopped = try await first.fleet.stopCapture("bed-1", by: Self.clinician)
         #expect(!stopped.recording)
-        let view = try await first.fleet.pump("bed-1")
+        // The capture records a status as it arrives, before the daemon has handled it: take the
+        // view once it holds the last status captured.
+        let file = try #require(stopped.files.last)
+        let lastCaptured = try #require(try RecordedPump(capture: Capture(contentsOfFile: file).decoded()).statuses.last?.value)
+        var view = try await first.fleet.pump("bed-1")
+        for _ in 0..<250 where (view.summary.status?.pumpTimeMs ?? 0) < lastCaptured.pumpTimeMs {
+            try await Task.sleep(for: .milliseconds(20))
+            view = try await first.fleet.pump("bed-1")
+        }
         await first.stop()
 
         // The file: one interface for the pump's port, frames both ways, all decoding.
-        let file = try #require(stopped.files.last)
         let capture = try Capture(contentsOfFile: file)
         #expect(!capture.truncatedTail)
         #expect(capture.interfaces.map(\.name) == [configuration.pumps[0].port])
