@@ -40,6 +40,9 @@ struct RequestBodyTests {
     @Test(arguments: [
         (#"{"aspiratedMicroliters": 1, "newVolumeMicroliters": 2, "extra": 3}"#, "extra"),
         (#"{"extra": true, "aspiratedMicroliters": 1, "newVolumeMicroliters": 2, "another": []}"#, "another,extra"),
+        // Fuzz/Regressions/api-bodies/unknown-field-named-like-a-number-refusal: a name is a name.
+        (#"{"aspiratedMicroliters": 1, "newVolumeMicroliters": 2, "x: not an integer in the range of the field": 67}"#,
+         "x: not an integer in the range of the field"),
     ])
     func unknownFieldsAreNamed(body: String, fields: String) throws {
         let error = try #require(refusal(RefillBody.self, body))

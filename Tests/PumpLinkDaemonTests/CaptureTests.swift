@@ -149,9 +149,11 @@ struct CaptureTests {
         // Starting again keeps the same capture.
         #expect(try await daemon.fleet.startCapture("bed-1", by: Self.clinician).files == started.files)
         // Status streams at 10 Hz; a few commands add to it, paced so as not to load the machine.
+        // Their outcomes do not matter here (under the whole suite's load an answer can be lost,
+        // leaving one uncertain): only what the capture records does.
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline, try await daemon.fleet.captureStatus("bed-1").files.count < 3 {
-            _ = try await daemon.fleet.acknowledgeAlarms("bed-1", mask: 0, by: Self.clinician)
+            _ = try? await daemon.fleet.acknowledgeAlarms("bed-1", mask: 0, by: Self.clinician)
             try await Task.sleep(for: .milliseconds(20))
         }
         let stopped = try await daemon.fleet.stopCapture("bed-1", by: Self.clinician)

@@ -70,7 +70,9 @@ enum BodyProperties {
             value = try APIJSON.decodeStrict(T.self, from: json)
         } catch {
             checkRefusal(error, json)
-            if error.message.hasSuffix(": not an integer in the range of the field"), let parsed {
+            // Told from the input, not from the message: a field may be named like the refusal
+            // (Regressions/api-bodies/unknown-field-named-like-a-number-refusal).
+            if let parsed, parsed is [String: Any], plainDecoderFindsUnrepresentableNumber(T.self, json) {
                 checkUnrepresentable(T.self, error, parsed, json)
             }
             if parsed == nil {
@@ -106,8 +108,22 @@ enum BodyProperties {
         accepted(value)
     }
 
+    /// Foundation's decoder reports a number that does not fit its field as corrupt data at no
+    /// path; on a body that is valid JSON, that is what it means.
+    static func plainDecoderFindsUnrepresentableNumber<T: Decodable>(_ type: T.Type, _ json: Data) -> Bool {
+        do {
+            _ = try JSONDecoder().decode(T.self, from: json)
+            return false
+        } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// The numbers named as not fitting their fields are the first that fail alone, found here
-    /// one number at a time (every other set to 0), as the daemon once did.
+    /// one number at a time (every other set to 0), as the daemon once did; when none fails
+    /// alone (only a number JSON cannot write, such as 1e999, does not fit), none is named.
     static func checkUnrepresentable<T: Decodable>(_ type: T.Type, _ error: RequestError, _ parsed: Any, _ json: Data) {
         var leaves: [String] = []
         numberPaths(parsed, "", &leaves)
@@ -121,6 +137,11 @@ enum BodyProperties {
             } catch DecodingError.dataCorrupted(let context) where context.codingPath.isEmpty {
                 culprits.append(leaf)
             } catch {}
+        }
+        guard !culprits.isEmpty else {
+            require(error.code == .badRequest && error.message == "a number does not fit its field",
+                    "\(text(json)) is refused with \(error); no number fails alone")
+            return
         }
         let listed = Array(culprits.prefix(APIJSON.unrepresentableNumbersListed))
         let more = culprits.count > listed.count ? " and more" : ""
