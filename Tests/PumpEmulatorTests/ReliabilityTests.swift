@@ -11,7 +11,6 @@ struct ReliabilityTests {
     private var fastRetries: SessionConfiguration {
         var configuration = SessionConfiguration()
         configuration.responseTimeout = .milliseconds(60)
-        configuration.bitsPerSecond = nil  // a memory link: no line time
         configuration.attempts = 8
         configuration.keepaliveInterval = .seconds(5)
         configuration.linkTimeout = .seconds(30)

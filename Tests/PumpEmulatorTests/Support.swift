@@ -36,6 +36,8 @@ struct MemoryRig {
         )
         let (hostEnd, pumpEnd) = MemoryPipe.makePair()
         let serving = Task { await pump.serve(pumpEnd) }
+        var configuration = configuration
+        configuration.bitsPerSecond = nil  // a memory pipe has no line time
         let session = PumpSession(
             link: hostEnd, key: sessionKey ?? key, configuration: configuration, beforeSendingChange: beforeSendingChange)
         return MemoryRig(pump: pump, session: session, key: key, serving: serving)
