@@ -10,15 +10,7 @@ import Testing
 @Suite("Emulator on a pseudo-terminal", .serialized)
 struct PseudoTerminalTests {
     private func makeHost(directory: URL, key: PairingKey) -> PumpHost<ModelPump> {
-        var configuration = PumpConfiguration()
-        configuration.serialNumber = "PTY-0001"
-        configuration.initialProgram = ModelPump.defaultProgram
-        let startMs = VirtualClock.wallClockMs()
-        let pump = EmulatedPump(
-            endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: configuration, nowMs: startMs)), key: key),
-            clock: VirtualClock(startMs: startMs),
-            stateFile: directory.appendingPathComponent("state.json")
-        )
+        let pump = EmulatedPump.test(serial: "PTY-0001", key: key, stateFile: directory.appendingPathComponent("state.json"))
         return PumpHost(index: 0, serial: "PTY-0001", pump: pump,
                         linkPath: directory.appendingPathComponent("pump0").path, portPath: nil, announce: { _ in })
     }
@@ -75,12 +67,7 @@ struct PseudoTerminalTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let stateFile = directory.appendingPathComponent("state.json")
         try Data("{\"half\": ".utf8).write(to: directory.appendingPathComponent("state.json.tmp"))
-        var configuration = PumpConfiguration()
-        configuration.serialNumber = "SAVE-0001"
-        let startMs = VirtualClock.wallClockMs()
-        let pump = EmulatedPump(
-            endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: configuration, nowMs: startMs)), key: .generate()),
-            clock: VirtualClock(startMs: startMs), stateFile: stateFile)
+        let pump = EmulatedPump.test(serial: "SAVE-0001", key: .generate(), stateFile: stateFile)
         for _ in 0..<3 { try await pump.save() }
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["state.json"])
         let saved = try #require(try EmulatedPump<ModelPump>.loadState(from: stateFile))

@@ -36,15 +36,7 @@ struct SlowLineTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let key = PairingKey.generate()
-        var pumpConfiguration = PumpConfiguration()
-        pumpConfiguration.serialNumber = "SLOW-0001"
-        pumpConfiguration.initialProgram = ModelPump.defaultProgram
-        let startMs = VirtualClock.wallClockMs()
-        let pump = EmulatedPump(
-            endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: pumpConfiguration, nowMs: startMs)), key: key),
-            clock: VirtualClock(startMs: startMs),
-            baudRate: 9600
-        )
+        let pump = EmulatedPump.test(serial: "SLOW-0001", key: key, baudRate: 9600)
         // 75 suspend/resume pairs: 152 events with the first two, four answers of 38.
         for _ in 0..<75 {
             _ = await pump.withDevice { device, now in

@@ -54,6 +54,19 @@ struct MemoryRig {
     }
 }
 
+extension EmulatedPump where Device == ModelPump {
+    /// A model pump of `serial` running the default program, on the wall clock.
+    static func test(serial: String, key: PairingKey, stateFile: URL? = nil, baudRate: Int? = nil) -> EmulatedPump<ModelPump> {
+        var configuration = PumpConfiguration()
+        configuration.serialNumber = serial
+        configuration.initialProgram = ModelPump.defaultProgram
+        let startMs = VirtualClock.wallClockMs()
+        return EmulatedPump(
+            endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: configuration, nowMs: startMs)), key: key),
+            clock: VirtualClock(startMs: startMs), stateFile: stateFile, baudRate: baudRate)
+    }
+}
+
 extension Program {
     static func test(id: UInt32, doseRateMicrogramsPerDay: UInt32 = 3000, patientBolusMicrograms: UInt32 = 250) -> Program {
         Program(
