@@ -82,15 +82,17 @@ struct SessionTests {
     }
 
     @Test func patientBolusLockoutIsEnforcedAndLogged() async throws {
-        // 600 times real time: the 10-minute bolus ends after 1 s, the 60-minute lockout after 6 s.
-        let rig = MemoryRig.make(timeScale: 600)
+        // 300 times real time: the 10-minute bolus ends after 2 s, the 60-minute lockout after
+        // 12 s (at 600 times, a machine starved for a second let the bolus end before the
+        // second request).
+        let rig = MemoryRig.make(timeScale: 300)
         defer { Task { await rig.stop() } }
         try await rig.session.connect()
         let first = try await rig.session.patientBolus()
         #expect(first.outcome == .started)
         #expect(first.doseMicrograms == 250)
         #expect(try await rig.session.patientBolus().outcome == .refusedBolusInProgress)
-        try await Task.sleep(for: .milliseconds(1100))
+        try await Task.sleep(for: .milliseconds(2100))
         let third = try await rig.session.patientBolus()
         #expect(third.outcome == .refusedLockout)
         #expect(third.nextAllowedInSeconds > 0 && third.nextAllowedInSeconds <= 50 * 60)
