@@ -84,13 +84,11 @@ public enum APIJSON {
     /// n decodings of the whole body. Each culprit named is confirmed alone; the first
     /// `unrepresentableNumbersListed` (in path order) are named.
     private static func describeUnrepresentableNumbers<T: Decodable>(in input: Any, decoding type: T.Type) -> RequestError {
-        var leaves: [String] = []
-        collectNumberPaths(input, path: "", into: &leaves)
+        guard let body = NumberSlots(input) else { return .badRequest("a number does not fit its field") }
+        let leaves = body.paths
         func fails(_ kept: ArraySlice<String>) -> Bool {
-            let probe = zeroingNumbers(input, path: "", keeping: Set(kept))
-            guard let data = try? JSONSerialization.data(withJSONObject: probe, options: [.fragmentsAllowed]) else { return false }
             do {
-                _ = try JSONDecoder().decode(T.self, from: data)
+                _ = try JSONDecoder().decode(T.self, from: body.text(keeping: Set(kept)))
             } catch let error as DecodingError where isUnrepresentableNumber(error) {
                 return true
             } catch {}
@@ -113,34 +111,6 @@ public enum APIJSON {
         let fields = culprits.joined(separator: ", ") + (more ? " and more" : "")
         return .badRequest(
             "\(fields): not an integer in the range of the field", details: ["field": culprits.joined(separator: ",")])
-    }
-
-    private static func collectNumberPaths(_ value: Any, path: String, into paths: inout [String]) {
-        if let object = value as? [String: Any] {
-            for (key, element) in object.sorted(by: { $0.key < $1.key }) {
-                collectNumberPaths(element, path: path.isEmpty ? key : "\(path).\(key)", into: &paths)
-            }
-        } else if let array = value as? [Any] {
-            for (index, element) in array.enumerated() { collectNumberPaths(element, path: "\(path)[\(index)]", into: &paths) }
-        } else if let number = value as? NSNumber, number.doubleValue.isFinite {
-            // A number JSON cannot write (not finite) would spoil every probe that keeps it.
-            paths.append(path)
-        }
-    }
-
-    private static func zeroingNumbers(_ value: Any, path: String, keeping kept: Set<String>) -> Any {
-        if let object = value as? [String: Any] {
-            var result: [String: Any] = [:]
-            for (key, element) in object {
-                result[key] = zeroingNumbers(element, path: path.isEmpty ? key : "\(path).\(key)", keeping: kept)
-            }
-            return result
-        } else if let array = value as? [Any] {
-            return array.enumerated().map { zeroingNumbers($0.element, path: "\(path)[\($0.offset)]", keeping: kept) }
-        } else if value is NSNumber, !kept.contains(path) {
-            return 0
-        }
-        return value
     }
 
     private static func describe(_ error: DecodingError) -> RequestError {
