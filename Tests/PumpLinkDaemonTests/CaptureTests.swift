@@ -151,13 +151,27 @@ struct CaptureTests {
         // Status streams at 10 Hz; a few commands add to it, paced so as not to load the machine.
         // Their outcomes do not matter here (under the whole suite's load an answer can be lost,
         // leaving one uncertain): only what the capture records does.
+        // What the loop saw goes into the failure message: a short capture has meant a stalled
+        // link or a starved test, and these tell which.
         let deadline = ContinuousClock.now + .seconds(20)
+        var rounds = 0, refused = 0, longestRound = Duration.zero, linkStates: [LinkState] = []
         while ContinuousClock.now < deadline, try await daemon.fleet.captureStatus("bed-1").files.count < 3 {
-            _ = try? await daemon.fleet.acknowledgeAlarms("bed-1", mask: 0, by: Self.clinician)
+            let roundStart = ContinuousClock.now
+            do {
+                _ = try await daemon.fleet.acknowledgeAlarms("bed-1", mask: 0, by: Self.clinician)
+            } catch {
+                refused += 1
+            }
+            if let link = try await daemon.fleet.pumps().first?.link, link != linkStates.last { linkStates.append(link) }
             try await Task.sleep(for: .milliseconds(20))
+            rounds += 1
+            longestRound = max(longestRound, ContinuousClock.now - roundStart)
         }
         let stopped = try await daemon.fleet.stopCapture("bed-1", by: Self.clinician)
-        #expect(stopped.files.count >= 3)
+        #expect(stopped.files.count >= 3, """
+            \(stopped.packets) packets, \(stopped.bytes) bytes in 20 s; \(rounds) commands, \(refused) refused, \
+            longest round \(longestRound), link states \(linkStates)
+            """)
         #expect(stopped.droppedPackets == 0 && stopped.failure == nil)
         var packets = 0
         for file in stopped.files {
