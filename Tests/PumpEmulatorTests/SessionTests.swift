@@ -26,7 +26,8 @@ struct SessionTests {
         struct NoRecord: Error {}
         let seen = Mutex<[(UInt32, MessageType)]>([])
         let refuse = Mutex(false)
-        let rig = MemoryRig.make(beforeSendingChange: { id, type in
+        // No keepalive Pings: one between reading the id and sending would take it.
+        let rig = MemoryRig.make(configuration: ResolutionTests.noPings, beforeSendingChange: { id, type in
             if refuse.withLock({ $0 }) { throw NoRecord() }
             seen.withLock { $0.append((id, type)) }
         })

@@ -25,6 +25,8 @@ struct InterruptionTests {
         // Patient on a loaded machine: this bolus must be executed, not left uncertain.
         var configuration = SessionConfiguration()
         configuration.responseTimeout = .seconds(2)
+        // No keepalive Pings: one between reading the id and sending the bolus would take it.
+        configuration.keepaliveInterval = .seconds(3600)
         let session = PumpSession(link: link, key: rig.key, configuration: configuration)
         try await session.connect()
         let executedID = await session.upcomingRequestID
