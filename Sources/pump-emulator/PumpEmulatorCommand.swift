@@ -45,6 +45,9 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     @Option(help: "Pump time passes this many times faster than real time (3600: an hour per second).")
     var timeScale: UInt64 = 1
 
+    @Option(help: "A new pump's clock starts at this UTC time (ISO 8601, e.g. 2026-11-25T11:39:00Z), not now; a pump restored from its state keeps its own clock.")
+    var startTime: String?
+
     @Option(help: "Reservoir capacity in microliters (20000 or 40000).")
     var capacityMicroliters: UInt32 = 20_000
 
@@ -102,6 +105,9 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         }
         guard !captureBeforeFaults || capture != nil else { throw ValidationError("--capture-before-faults needs --capture") }
         guard timeScale >= 1, timeScale <= 1_000_000 else { throw ValidationError("--time-scale must be 1...1000000") }
+        if let startTime, Self.milliseconds(iso8601: startTime) == nil {
+            throw ValidationError("--start-time: not an ISO 8601 UTC time such as 2026-11-25T11:39:00Z: \(startTime)")
+        }
         do {
             _ = try LinkFaultSettings(parsing: faults)
         } catch {
@@ -159,6 +165,18 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         }
     }
 
+    /// Milliseconds since 1970 UTC of an ISO 8601 time, with or without fractional seconds.
+    static func milliseconds(iso8601 text: String) -> UInt64? {
+        let formatter = ISO8601DateFormatter()
+        var date = formatter.date(from: text)
+        if date == nil {
+            formatter.formatOptions.insert(.withFractionalSeconds)
+            date = formatter.date(from: text)
+        }
+        guard let date, date.timeIntervalSince1970 >= 0 else { return nil }
+        return UInt64((date.timeIntervalSince1970 * 1000).rounded())
+    }
+
     private func loadOrCreateKey(serial: String) throws -> PairingKey {
         let path = URL(fileURLWithPath: keyDir).appendingPathComponent("\(serial).key").path
         if let text = try? String(contentsOfFile: path, encoding: .utf8) {
@@ -180,7 +198,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
             let endpoint = PumpEndpoint(device: saved.device, key: key, record: saved.record, staging: saved.staging)
             return EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
         }
-        let startMs = VirtualClock.wallClockMs()
+        let startMs = startTime.flatMap(Self.milliseconds(iso8601:)) ?? VirtualClock.wallClockMs()
         var configuration = PumpConfiguration()
         configuration.serialNumber = serial
         configuration.model = "PumpLink Emulated Pump"

@@ -1,5 +1,6 @@
 import Foundation
 import PumpCapture
+import PumpEmulator
 import Testing
 
 private func findTool(_ name: String) -> String? {
@@ -66,10 +67,15 @@ struct CaptureCommandTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let link = directory.appendingPathComponent("pump0").path
-        let (emulator, announced) = try await ExecutableTests.startEmulator(in: directory, arguments: ["--link", link, "--state-dir", ""])
+        let fixture = Self.fixtures.appendingPathComponent("pumpctl-commands.pcapng").path
+        // The new pump's clock starts when the recorded one did: the program's rate, and what
+        // follows from it, depends on the time of day.
+        let recordedStart = try #require(try RecordedPump(capture: Capture(contentsOfFile: fixture).decoded()).statuses.first?.value.pumpTimeMs)
+        let startTime = ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(recordedStart / 1000)))
+        let (emulator, announced) = try await ExecutableTests.startEmulator(
+            in: directory, arguments: ["--link", link, "--state-dir", "", "--start-time", startTime])
         defer { ExecutableTests.stop(emulator) }
         try #require(announced.contains("PLE-0001"))
-        let fixture = Self.fixtures.appendingPathComponent("pumpctl-commands.pcapng").path
         let replay = ["capture", "replay", fixture, "--port", link, "--key-file", "pumplink-keys/PLE-0001.key"]
 
         // A new pump answers every recorded request as the recorded pump did.
