@@ -88,6 +88,15 @@ struct ExecutableTests {
         }
     }
 
+    @Test func aStartTimeThatIsNotISO8601IsRefused() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-exe-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let refused = try await Self.run("pump-emulator", ["--start-time", "yesterday"], in: directory)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("--start-time: not an ISO 8601 UTC time"), "\(refused.stderr)")
+    }
+
     @Test func emulatorAndPumpctlWorkTogether() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-exe-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
