@@ -89,6 +89,9 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         endpoint.currentStatus(nowMs: clock.nowMs())
     }
 
+    /// Sealed frames dropped because they did not open: forged, replayed, other keys (SPEC §8.4).
+    public var framesNotOpened: Int { endpoint.framesNotOpened }
+
     /// Runs the device model with exclusive access, e.g. to inject a fault into the pump.
     public func withDevice<T: Sendable>(_ body: (inout Device, UInt64) -> T) -> T {
         body(&endpoint.device, clock.nowMs())

@@ -13,23 +13,44 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     public var staging: ProgramStaging?
     /// Requests the pump accepts in flight (Hello tells the host); within the replay window.
     public var receiveWindowFrames: UInt8 = 8
+    /// The protocol versions this pump speaks (SPEC §5.2). Version 1 sends everything in
+    /// clear and serves untagged reads to anyone on the line, so a pump offers it only when
+    /// it must serve version 1 hosts.
+    public var protocolVersions: ClosedRange<UInt8>
     /// The interval of unsolicited Status frames the host asked for (0 = none).
     public private(set) var telemetryIntervalMs: UInt32 = 0
-    private var authenticator: FrameAuthenticator?
+    /// Sealed frames dropped because they did not open (forged, replayed, other keys; SPEC §8.4).
+    public private(set) var framesNotOpened = 0
+    private var session: Session?
     private var encoder = FrameEncoder()
     private var nonceSource: @Sendable () -> [UInt8]
+
+    /// The session a Hello opened: version 1 tags (SPEC §8.2) or a version 2 sealed channel.
+    private enum Session {
+        case tagged(FrameAuthenticator)
+        case sealed(SecureChannel)
+    }
+
+    /// How an answer goes out: in clear, tagged (version 1), or sealed (version 2).
+    private enum Protection {
+        case clear
+        case tagged(FrameAuthenticator)
+        case sealed
+    }
 
     public init(
         device: Device,
         key: PairingKey,
         record: RequestRecord = RequestRecord(),
         staging: ProgramStaging? = nil,
+        protocolVersions: ClosedRange<UInt8> = 2...2,
         nonceSource: @escaping @Sendable () -> [UInt8] = PumpEndpoint.randomNonce
     ) {
         self.device = device
         self.key = key
         self.record = record
         self.staging = staging
+        self.protocolVersions = protocolVersions
         self.nonceSource = nonceSource
     }
 
@@ -39,49 +60,96 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     }
 
     /// Whether a session is open (a Hello has been answered).
-    public var hasSession: Bool { authenticator != nil }
+    public var hasSession: Bool { session != nil }
+
+    /// The version of the open session, 0 without one.
+    public var sessionVersion: UInt8 {
+        switch session {
+        case nil: 0
+        case .tagged: 1
+        case .sealed: SecureChannel.version
+        }
+    }
 
     /// Forgets the session, as when the link drops: the next host must say Hello again.
     public mutating func endSession() {
-        authenticator = nil
+        session = nil
         telemetryIntervalMs = 0
     }
 
-    /// The wire bytes answering `frame`; empty if nothing is to be sent (a stray response).
+    /// The wire bytes answering `frame`; empty if nothing is to be sent (a stray response, or
+    /// a sealed frame that does not open).
     public mutating func handle(_ frame: Frame, nowMs: UInt64) -> [UInt8] {
         guard !frame.header.isResponse else { return [] }
-        let requestID = frame.header.requestID
         device.advance(to: nowMs)
+        let requestID = frame.header.requestID
+        let version = frame.header.version
+        if frame.header.isSealed {
+            // SPEC §6.2 step 0: a sealed frame is opened first, and dropped if it does not open.
+            guard case .sealed(var channel) = session else {
+                return refusal(ProtocolRefusal(.noSession), requestID, type: frame.header.messageType, .clear, version: version)
+            }
+            let opened: Frame
+            do {
+                opened = try channel.open(frame)
+            } catch {
+                framesNotOpened += 1
+                return []
+            }
+            session = .sealed(channel)
+            guard let type = opened.messageType else {
+                return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: opened.header.messageType, .sealed, version: version)
+            }
+            // Hello travels in clear; a sealed one is no Hello the pump could answer.
+            guard type != .hello else { return [] }
+            return process(opened, type, .sealed, nowMs: nowMs)
+        }
         guard let type = frame.messageType else {
-            return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: frame.header.messageType, signer: nil)
+            return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: frame.header.messageType, .clear, version: version)
         }
         if type == .hello {
             return hello(frame, nowMs: nowMs)
         }
-
-        var signer: FrameAuthenticator?
-        if frame.header.isAuthenticated {
-            guard let authenticator else { return refusal(ProtocolRefusal(.noSession), requestID, type: type.rawValue, signer: nil) }
-            guard authenticator.isAuthentic(frame) else {
-                return refusal(ProtocolRefusal(.authenticationFailed), requestID, type: type.rawValue, signer: nil)
-            }
-            signer = authenticator
-        } else if type.requiresAuthentication {
-            let code: ErrorCode = authenticator == nil ? .noSession : .authenticationRequired
-            return refusal(ProtocolRefusal(code), requestID, type: type.rawValue, signer: nil)
+        // Outside Hello, a version 2 session and a version 2 frame are sealed: nothing else is
+        // read or executed (SPEC §8.3).
+        if case .sealed = session {
+            return refusal(ProtocolRefusal(.authenticationRequired), requestID, type: type.rawValue, .clear, version: version)
+        }
+        guard version == 1, protocolVersions.contains(1) else {
+            return refusal(ProtocolRefusal(.noSession), requestID, type: type.rawValue, .clear, version: version)
         }
 
+        var protection = Protection.clear
+        if frame.header.isAuthenticated {
+            guard case .tagged(let authenticator) = session else {
+                return refusal(ProtocolRefusal(.noSession), requestID, type: type.rawValue, .clear, version: version)
+            }
+            guard authenticator.isAuthentic(frame) else {
+                return refusal(ProtocolRefusal(.authenticationFailed), requestID, type: type.rawValue, .clear, version: version)
+            }
+            protection = .tagged(authenticator)
+        } else if type.requiresAuthentication {
+            let code: ErrorCode = session == nil ? .noSession : .authenticationRequired
+            return refusal(ProtocolRefusal(code), requestID, type: type.rawValue, .clear, version: version)
+        }
+        return process(frame, type, protection, nowMs: nowMs)
+    }
+
+    /// SPEC §6.2 from step 5, for a request that passed authentication (or needs none).
+    private mutating func process(_ frame: Frame, _ type: MessageType, _ protection: Protection, nowMs: UInt64) -> [UInt8] {
+        let requestID = frame.header.requestID
+        let version = frame.header.version
         guard type.requiresAuthentication else {
             let (responseType, payload) = execute(type, frame.payload, requestID: requestID, nowMs: nowMs)
-            return encode(responseType, payload, requestID, signer)
+            return encode(responseType, payload, requestID, protection, version: version)
         }
         switch record.verdict(requestID: requestID, messageType: type.rawValue, payload: frame.payload) {
         case .repeated(let entry):
-            return encode(entry.responseType, entry.responsePayload, requestID, signer)
+            return encode(entry.responseType, entry.responsePayload, requestID, protection, version: version)
         case .conflict:
-            return refusal(ProtocolRefusal(.requestIdConflict), requestID, type: type.rawValue, signer: signer)
+            return refusal(ProtocolRefusal(.requestIdConflict), requestID, type: type.rawValue, protection, version: version)
         case .stale:
-            return refusal(ProtocolRefusal(.staleRequestId, detail: record.lastExecutedRequestID), requestID, type: type.rawValue, signer: signer)
+            return refusal(ProtocolRefusal(.staleRequestId, detail: record.lastExecutedRequestID), requestID, type: type.rawValue, protection, version: version)
         case .fresh:
             let (responseType, payload) = execute(type, frame.payload, requestID: requestID, nowMs: nowMs)
             record.remember(
@@ -91,14 +159,17 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
                 responseType: responseType,
                 responsePayload: payload
             )
-            return encode(responseType, payload, requestID, signer)
+            return encode(responseType, payload, requestID, protection, version: version)
         }
     }
 
-    /// An unsolicited Status frame (request id 0), for the telemetry stream.
+    /// An unsolicited Status frame (request id 0), for the telemetry stream: sealed in a
+    /// version 2 session, in clear otherwise.
     public mutating func telemetryFrame(nowMs: UInt64) -> [UInt8] {
         device.advance(to: nowMs)
-        return encode(GetStatusResponse(status: currentStatus(nowMs: nowMs)), requestID: 0, signer: nil)
+        let payload = Self.payloadBytes(GetStatusResponse(status: currentStatus(nowMs: nowMs)))
+        let protection: Protection = if case .sealed = session { .sealed } else { .clear }
+        return encode(MessageType.getStatus.rawValue, payload, 0, protection, version: sessionVersion == 0 ? 1 : sessionVersion)
     }
 
     public func currentStatus(nowMs: UInt64) -> Status {
@@ -114,14 +185,17 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         do {
             request = try HelloRequest(payload: frame.payload)
         } catch {
-            return refusal(refusal(for: error, type: .hello), frame.header.requestID, type: MessageType.hello.rawValue, signer: nil)
+            return refusal(refusal(for: error, type: .hello), frame.header.requestID, type: MessageType.hello.rawValue, .clear, version: 1)
         }
-        let version = request.protocolVersionMin...request.protocolVersionMax ~= ProtocolDefinitions.version
-            ? ProtocolDefinitions.version : 0
+        // The highest version both speak; 0 if none, including for min > max (SPEC §5.2).
+        var version: UInt8 = 0
+        if request.protocolVersionMin <= request.protocolVersionMax {
+            let common = request.protocolVersionMin...request.protocolVersionMax
+            if common.overlaps(protocolVersions) {
+                version = min(common.upperBound, protocolVersions.upperBound)
+            }
+        }
         let pumpNonce = nonceSource()
-        let sessionAuthenticator = FrameAuthenticator(key: key, hostNonce: request.hostNonce, pumpNonce: pumpNonce)
-        authenticator = version == 0 ? nil : sessionAuthenticator
-        telemetryIntervalMs = 0
         let status = currentStatus(nowMs: nowMs)
         let identity = device.identity
         let response = HelloResponse(
@@ -137,10 +211,33 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             utcOffsetMinutes: status.utcOffsetMinutes,
             lastExecutedRequestId: record.lastExecutedRequestID,
             lastEventSequence: status.lastEventSequence,
-            maxPayloadBytes: UInt16(FrameLayout.maxPayloadLength),
+            maxPayloadBytes: UInt16(version >= 2 ? FrameLayout.maxSealedPlaintextLength : FrameLayout.maxPayloadLength),
             receiveWindowFrames: receiveWindowFrames
         )
-        return encode(response, requestID: frame.header.requestID, signer: sessionAuthenticator)
+        telemetryIntervalMs = 0
+        let requestID = frame.header.requestID
+        guard version >= 2 else {
+            // Version 1 (or none: any earlier session ends, SPEC §5.2): tagged under the nonces.
+            // Hello answers carry header version 1 whatever they choose (SPEC §3.1).
+            let authenticator = FrameAuthenticator(key: key, hostNonce: request.hostNonce, pumpNonce: pumpNonce)
+            session = version == 0 ? nil : .tagged(authenticator)
+            return encode(response, requestID: requestID, .tagged(authenticator), version: 1)
+        }
+        // Version 2: the tag covers the request's payload too, and the session keys come from
+        // the whole exchange (SPEC §8.3).
+        let authenticator = FrameAuthenticator(key: key, helloRequestPayload: frame.payload)
+        let answer = encode(response, requestID: requestID, .tagged(authenticator), version: 1)
+        let packet = encoder.lastPacket
+        let tagStart = packet.count - FrameLayout.checkLength - FrameLayout.tagLength
+        let tag = packet[tagStart...].withUnsafeBytes { AuthenticationTag($0) }
+        session = .sealed(SecureChannel(
+            key: key,
+            helloRequestPayload: frame.payload,
+            helloAnswerPacket: packet[..<tagStart],
+            helloAnswerTag: tag,
+            side: .pump
+        ))
+        return answer
     }
 
     // MARK: Commands
@@ -347,9 +444,9 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         return (MessageType.error.rawValue, Self.payloadBytes(error))
     }
 
-    private mutating func refusal(_ refusal: ProtocolRefusal, _ requestID: UInt32, type: UInt8, signer: FrameAuthenticator?) -> [UInt8] {
+    private mutating func refusal(_ refusal: ProtocolRefusal, _ requestID: UInt32, type: UInt8, _ protection: Protection, version: UInt8) -> [UInt8] {
         let (responseType, payload) = errorPayload(refusal, type: type)
-        return encode(responseType, payload, requestID, signer)
+        return encode(responseType, payload, requestID, protection, version: version)
     }
 
     private static func payloadBytes(_ payload: some MessagePayload) -> [UInt8] {
@@ -358,24 +455,31 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         return writer.bytes
     }
 
-    private mutating func encode(_ payload: some MessagePayload, requestID: UInt32, signer: FrameAuthenticator?) -> [UInt8] {
-        encode(type(of: payload).messageType.rawValue, Self.payloadBytes(payload), requestID, signer)
+    private mutating func encode(_ payload: some MessagePayload, requestID: UInt32, _ protection: Protection, version: UInt8) -> [UInt8] {
+        encode(type(of: payload).messageType.rawValue, Self.payloadBytes(payload), requestID, protection, version: version)
     }
 
-    private mutating func encode(_ responseType: UInt8, _ payload: [UInt8], _ requestID: UInt32, _ signer: FrameAuthenticator?) -> [UInt8] {
+    private mutating func encode(_ responseType: UInt8, _ payload: [UInt8], _ requestID: UInt32, _ protection: Protection, version: UInt8) -> [UInt8] {
         var output: [UInt8] = []
         do {
-            try encoder.encode(
-                messageType: responseType,
-                response: true,
-                requestID: requestID,
-                payload: payload,
-                authenticator: signer,
-                into: &output
-            )
+            switch protection {
+            case .clear, .tagged:
+                var authenticator: FrameAuthenticator?
+                if case .tagged(let tagging) = protection { authenticator = tagging }
+                try encoder.encode(
+                    messageType: responseType, response: true, requestID: requestID, payload: payload,
+                    version: version, authenticator: authenticator, into: &output)
+            case .sealed:
+                guard case .sealed(var channel) = session else { return [] }
+                try encoder.encode(
+                    messageType: responseType, response: true, requestID: requestID, payload: payload,
+                    sealingWith: &channel, into: &output)
+                session = .sealed(channel)
+            }
         } catch {
-            // Responses are built from validated values and stay within the payload limit.
-            preconditionFailure("response failed to encode: \(error)")
+            // Responses are built from validated values and stay within the payload limit; the
+            // counter runs out after 2^64 frames. Neither happens; if one did, nothing is sent.
+            return []
         }
         return output
     }

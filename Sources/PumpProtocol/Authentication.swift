@@ -34,25 +34,33 @@ public enum PairingKeyError: Error, Hashable, Sendable {
     case notHexadecimal
 }
 
-/// Computes and checks frame tags for one session (SPEC §8):
-/// tag = first 16 bytes of HMAC-SHA256(key, "PumpLink/1" || hostNonce || pumpNonce || packet),
-/// where packet is the frame's header and payload.
+/// Computes and checks frame tags (SPEC §8.2):
+/// tag = first 16 bytes of HMAC-SHA256(key, prefix || packet), where packet is the frame's header
+/// and payload. In version 1 the prefix is "PumpLink/1" || hostNonce || pumpNonce of the
+/// session's Hello; a version 2 Hello answer uses "PumpLink/2 hello" || the Hello request's
+/// payload (SPEC §8.3), so the tag covers the whole handshake.
 public struct FrameAuthenticator: Sendable {
     public static let domain: [UInt8] = Array("PumpLink/1".utf8)
+    public static let helloDomain: [UInt8] = Array("PumpLink/2 hello".utf8)
     public let key: PairingKey
-    /// hostNonce followed by pumpNonce, from the Hello exchange.
-    public let sessionNonce: [UInt8]
+    /// What the HMAC covers before the packet.
+    public let prefix: [UInt8]
 
-    /// The nonces are the 8-byte fields of the Hello exchange.
+    /// A version 1 session's authenticator; the nonces are the 8-byte fields of the Hello exchange.
     public init(key: PairingKey, hostNonce: [UInt8], pumpNonce: [UInt8]) {
         self.key = key
-        self.sessionNonce = hostNonce + pumpNonce
+        self.prefix = Self.domain + hostNonce + pumpNonce
+    }
+
+    /// The authenticator of a version 2 Hello answer to a Hello request with this payload.
+    public init(key: PairingKey, helloRequestPayload: some Collection<UInt8>) {
+        self.key = key
+        self.prefix = Self.helloDomain + helloRequestPayload
     }
 
     public func tag(forPacket packet: UnsafeRawBufferPointer) -> AuthenticationTag {
         var hmac = HMAC<SHA256>(key: key.symmetricKey)
-        hmac.update(data: Self.domain)
-        hmac.update(data: sessionNonce)
+        hmac.update(data: prefix)
         hmac.update(data: packet)
         let code = hmac.finalize()
         return code.withUnsafeBytes { AuthenticationTag($0) }
@@ -60,7 +68,7 @@ public struct FrameAuthenticator: Sendable {
 
     /// Whether the frame carries a tag and it is right for this key and session.
     public func isAuthentic(_ frame: Frame) -> Bool {
-        guard let received = frame.tag else { return false }
+        guard frame.header.isAuthenticated, let received = frame.tag else { return false }
         let expected = frame.packet.withUnsafeBytes { tag(forPacket: $0) }
         return expected.constantTimeEquals(received)
     }

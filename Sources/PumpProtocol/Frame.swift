@@ -3,22 +3,30 @@
 /// A packet, before COBS encoding:
 ///
 ///     offset  size  field
-///     0       1     version          protocol version, 1
-///     1       1     flags            bit 0 response, bit 1 authenticated, bits 2-7 zero
+///     0       1     version          protocol version, 1 or 2
+///     1       1     flags            bit 0 response, bit 1 authenticated, bit 2 sealed (version 2)
 ///     2       1     messageType
 ///     3       4     requestId        u32 LE; 0 on unsolicited pump frames
 ///     7       2     payloadLength    u16 LE, at most 1024
-///     9       n     payload
-///     9+n     16    tag              only if authenticated: HMAC-SHA256, first 16 bytes
+///     9       n     payload          sealed: counter (u64 LE) then the ciphertext
+///     9+n     16    tag              authenticated: HMAC-SHA256, first 16 bytes; sealed: Poly1305
 ///     end-4   4     check            CRC-32C over every byte before it, u32 LE
 ///
 /// On the line: 0x00, COBS(packet), 0x00.
 public enum FrameLayout {
+    /// The version of frames that open a session: a Hello request is always version 1, so that
+    /// a pump of any version reads it (SPEC §5.2).
     public static let version: UInt8 = 1
+    /// The frame versions a decoder accepts.
+    public static let versions: ClosedRange<UInt8> = 1...2
     public static let headerLength = 9
     public static let tagLength = 16
     public static let checkLength = 4
+    /// A sealed payload starts with the sender's frame counter (SPEC §8.4).
+    public static let counterLength = 8
     public static let maxPayloadLength = 1024
+    /// The largest plaintext a sealed frame carries: the payload limit less the counter.
+    public static let maxSealedPlaintextLength = maxPayloadLength - counterLength
     public static let minPacketLength = headerLength + checkLength
     public static let maxPacketLength = headerLength + maxPayloadLength + tagLength + checkLength
     /// COBS adds one code byte per 254 bytes, plus the first.
@@ -33,16 +41,24 @@ public struct FrameFlags: OptionSet, Sendable, Hashable {
     public static let response = FrameFlags(rawValue: 1 << 0)
     /// Carries an authentication tag.
     public static let authenticated = FrameFlags(rawValue: 1 << 1)
-    public static let defined: FrameFlags = [.response, .authenticated]
+    /// The payload is sealed (version 2 only): a counter, ciphertext, and an AEAD tag.
+    public static let sealed = FrameFlags(rawValue: 1 << 2)
+    /// The flags a frame of `version` may carry.
+    public static func defined(version: UInt8) -> FrameFlags {
+        version >= 2 ? [.response, .authenticated, .sealed] : [.response, .authenticated]
+    }
 }
 
 public struct FrameHeader: Sendable, Hashable {
+    /// The header's version byte: 1, or 2 in a version 2 session (SPEC §3.1).
+    public var version: UInt8
     public var flags: FrameFlags
     public var messageType: UInt8
     public var requestID: UInt32
     public var payloadLength: Int
 
-    public init(flags: FrameFlags, messageType: UInt8, requestID: UInt32, payloadLength: Int) {
+    public init(version: UInt8 = FrameLayout.version, flags: FrameFlags, messageType: UInt8, requestID: UInt32, payloadLength: Int) {
+        self.version = version
         self.flags = flags
         self.messageType = messageType
         self.requestID = requestID
@@ -51,6 +67,7 @@ public struct FrameHeader: Sendable, Hashable {
 
     public var isResponse: Bool { flags.contains(.response) }
     public var isAuthenticated: Bool { flags.contains(.authenticated) }
+    public var isSealed: Bool { flags.contains(.sealed) }
 }
 
 /// The 16-byte truncated HMAC-SHA256 tag of an authenticated frame, kept inline (no allocation).
@@ -99,8 +116,18 @@ public struct Frame: Sendable, Hashable {
         self.tag = tag
     }
 
+    /// The payload as it crossed the line; for a sealed frame, the counter and the ciphertext
+    /// (`SecureChannel.open` gives the plaintext).
     public var payload: ArraySlice<UInt8> {
         packet[(packet.startIndex + FrameLayout.headerLength)...]
+    }
+
+    /// The sender's frame counter of a sealed frame (the first 8 payload bytes, little-endian).
+    public var sealedCounter: UInt64? {
+        guard header.isSealed, packet.count >= FrameLayout.headerLength + FrameLayout.counterLength else { return nil }
+        return packet.withUnsafeBytes {
+            UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: FrameLayout.headerLength, as: UInt64.self))
+        }
     }
 
     /// The message type, if the definitions know it.
@@ -134,7 +161,9 @@ public enum FrameError: Error, Hashable, Sendable {
     /// The CRC-32C does not match: the frame was corrupted.
     case checkFailed(received: UInt32, computed: UInt32)
     case unsupportedVersion(UInt8)
+    /// Flags this version does not define, or both authenticated and sealed.
     case reservedFlags(UInt8)
-    /// The payload length field disagrees with the packet's length.
+    /// The payload length field disagrees with the packet's length, or a sealed payload is
+    /// shorter than its counter.
     case lengthMismatch(declared: Int, packetLength: Int)
 }

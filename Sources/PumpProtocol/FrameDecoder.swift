@@ -212,16 +212,21 @@ public struct FrameDecoder: Sendable {
             let received = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: length - 4, as: UInt32.self))
             guard computed == received else { return .failure(.checkFailed(received: received, computed: computed)) }
             let version = raw[0]
-            guard version == FrameLayout.version else { return .failure(.unsupportedVersion(version)) }
+            guard FrameLayout.versions ~= version else { return .failure(.unsupportedVersion(version)) }
             let flags = FrameFlags(rawValue: raw[1])
-            guard flags.isSubset(of: .defined) else { return .failure(.reservedFlags(raw[1])) }
+            guard flags.isSubset(of: .defined(version: version)), !flags.isSuperset(of: [.authenticated, .sealed]) else {
+                return .failure(.reservedFlags(raw[1]))
+            }
             let payloadLength = Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 7, as: UInt16.self)))
-            let tagLength = flags.contains(.authenticated) ? FrameLayout.tagLength : 0
+            let tagLength = flags.isDisjoint(with: [.authenticated, .sealed]) ? 0 : FrameLayout.tagLength
             let expected = FrameLayout.headerLength + payloadLength + tagLength + FrameLayout.checkLength
-            guard payloadLength <= FrameLayout.maxPayloadLength, expected == length else {
+            guard payloadLength <= FrameLayout.maxPayloadLength, expected == length,
+                  !flags.contains(.sealed) || payloadLength >= FrameLayout.counterLength
+            else {
                 return .failure(.lengthMismatch(declared: payloadLength, packetLength: length))
             }
             let header = FrameHeader(
+                version: version,
                 flags: flags,
                 messageType: raw[2],
                 requestID: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 3, as: UInt32.self)),

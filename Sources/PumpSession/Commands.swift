@@ -61,6 +61,10 @@ extension PumpSession {
     /// Learns from the pump's request record whether a request ran (SPEC §7.4). Executes nothing.
     public func resolve(requestID: UInt32) async throws(SessionError) -> Resolution {
         let answer = try await request(QueryRequestRequest(requestId: requestID), expecting: QueryRequestResponse.self)
+        // Only an answer about this very request is evidence about it (SPEC §7.6).
+        guard answer.requestId == requestID else {
+            throw .inconsistentData("QueryRequest for \(requestID) answered about request \(answer.requestId)")
+        }
         switch answer.state {
         case .executed:
             guard let type = MessageType(rawValue: answer.responseType) else {
@@ -119,8 +123,13 @@ extension PumpSession {
         return results.compactMap { $0 }
     }
 
-    /// Events from `firstSequence` to the newest, pipelined (SPEC §10). Checks that the
-    /// sequence numbers are consecutive. `progress` is called with (received, total).
+    /// The most events one `readEvents` call plans to read: a pump's statement of its newest
+    /// sequence number never makes the host plan more (a larger backlog takes several calls).
+    public static let eventsPerRead = 4096
+
+    /// Events from `firstSequence` towards the newest, at most `eventsPerRead`, pipelined
+    /// (SPEC §10). Checks that the sequence numbers are consecutive and where they start.
+    /// `progress` is called with (received, total).
     public func readEvents(
         from firstSequence: UInt32,
         progress: (@Sendable (Int, Int) -> Void)? = nil
@@ -133,7 +142,8 @@ extension PumpSession {
         var events = first.events
         let start = max(firstSequence, first.oldestSequence, 1)
         let nextSequence = start &+ UInt32(events.count)
-        let last = first.lastSequence
+        let (planEnd, pastTheTop) = start.addingReportingOverflow(UInt32(Self.eventsPerRead - 1))
+        let last = pastTheTop ? first.lastSequence : min(first.lastSequence, planEnd)
         let total = last >= start ? Int(last - start) + 1 : 0
         progress?(events.count, total)
         if nextSequence <= last && !events.isEmpty {
@@ -154,6 +164,18 @@ extension PumpSession {
             throw .inconsistentData("event \(event.sequence) where \(start &+ UInt32(offset)) was expected")
         }
         return (first.oldestSequence, events)
+    }
+
+    /// Whether the pump's event log holds an event caused by `requestID` (events carry the id
+    /// of the request that caused them, SPEC §10), read in batches from the start.
+    public func eventLogHolds(requestID: UInt32) async throws(SessionError) -> Bool {
+        var next: UInt32 = 1
+        while true {
+            let (_, events) = try await readEvents(from: next)
+            if events.contains(where: { $0.requestId == requestID }) { return true }
+            guard events.count >= Self.eventsPerRead, let last = events.last, last.sequence < UInt32.max else { return false }
+            next = last.sequence + 1
+        }
     }
 
     /// The whole encoded program in a slot, pipelined, with its id and checksum as the pump

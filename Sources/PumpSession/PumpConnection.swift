@@ -158,9 +158,14 @@ public actor PumpConnection {
             }
             current = session
             let updates = await session.telemetry()
-            try await session.setTelemetry(intervalMs: options.telemetryIntervalMs)
+            if await session.isSealed {
+                try await session.setTelemetry(intervalMs: options.telemetryIntervalMs)
+            }
             set(.up(identity))
             Task { await self.relay(updates) }
+            if await !session.isSealed, options.telemetryIntervalMs > 0 {
+                Task { await self.pollStatus(session) }
+            }
             await syncEvents()
             return session
         } catch {
@@ -190,10 +195,22 @@ public actor PumpConnection {
     }
 
     private func relay(_ updates: AsyncStream<Status>) async {
-        for await status in updates {
-            for continuation in statusSubscribers.values { continuation.yield(status) }
-            if status.lastEventSequence > eventCursor { await syncEvents() }
+        for await status in updates { await deliver(status) }
+    }
+
+    /// Version 1's streamed Status is not authenticated (SPEC §5.10): on a version 1 link the
+    /// status comes from an authenticated GetStatus at the telemetry interval instead.
+    private func pollStatus(_ session: PumpSession) async {
+        let interval = Duration.milliseconds(Int(options.telemetryIntervalMs))
+        while await session.isUp, !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            if let status = try? await session.status() { await deliver(status) }
         }
+    }
+
+    private func deliver(_ status: Status) async {
+        for continuation in statusSubscribers.values { continuation.yield(status) }
+        if status.lastEventSequence > eventCursor { await syncEvents() }
     }
 
     /// Reads events after the cursor and hands them on; one reader at a time.
@@ -219,6 +236,8 @@ public actor PumpConnection {
                     eventCursor = event.sequence
                     for continuation in eventSubscribers.values { continuation.yield(event) }
                 }
+                // A read takes at most `PumpSession.eventsPerRead`; a full one may have more behind it.
+                if events.count >= PumpSession.eventsPerRead { syncAgain = true }
             } catch {
                 logger.warning("event sync failed: \(error)")
                 return

@@ -18,6 +18,10 @@ public struct SessionConfiguration: Sendable, Hashable {
     public var linkTimeout: Duration = .seconds(3)
     /// Most requests in flight in a bulk transfer (also capped by the pump's window).
     public var window = 8
+    /// The protocol versions offered in Hello (SPEC §5.2). Version 2 seals every frame; a
+    /// pump known to speak it should be held to it (`2...2`), so that no one on the line can
+    /// talk the link down to version 1.
+    public var protocolVersions: ClosedRange<UInt8> = 1...2
 
     public init() {}
 
@@ -75,6 +79,7 @@ public actor PumpSession {
         public var retransmissions = 0
         public var checkFailures = 0
         public var discardedCandidates = 0
+        /// Frames that did not authenticate or open: forged, replayed, altered, other keys.
         public var authenticationFailures = 0
     }
 
@@ -94,7 +99,7 @@ public actor PumpSession {
     public private(set) var hello: HelloResponse?
     public private(set) var counters = Counters()
 
-    private var authenticator: FrameAuthenticator?
+    private var protection: Protection?
     private var encoder = FrameEncoder()
     private var nextRequestID: UInt32
     private var waiters: [UInt32: Waiter] = [:]
@@ -110,7 +115,22 @@ public actor PumpSession {
     private var subscriberSerial = 0
     private var lastReceived = ContinuousClock.now
     private var readerTask: Task<Void, Never>?
+    /// Frames waiting to be written, in the order they were protected (see `transmit`).
+    private var outbox: [(bytes: [UInt8], done: CheckedContinuation<Bool, Never>?)] = []
+    private var draining = false
     private var keepaliveTask: Task<Void, Never>?
+
+    /// How the session's frames are protected: version 1 tags, or the version 2 sealed channel.
+    private enum Protection {
+        case tagged(FrameAuthenticator)
+        case sealed(SecureChannel)
+    }
+
+    /// Whether every frame of the session is sealed (protocol version 2).
+    public var isSealed: Bool {
+        if case .sealed = protection { return true }
+        return false
+    }
 
     private struct Waiter {
         var serial: Int
@@ -143,28 +163,43 @@ public actor PumpSession {
         startReader()
         var generator = SystemRandomNumberGenerator()
         let hostNonce = (0..<8).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let versions = configuration.protocolVersions
         let request = HelloRequest(
-            protocolVersionMin: 1,
-            protocolVersionMax: ProtocolDefinitions.version,
+            protocolVersionMin: versions.lowerBound,
+            protocolVersionMax: min(versions.upperBound, ProtocolDefinitions.version),
             capabilities: 0b111,
             definitionsHash: ProtocolDefinitions.hash,
             hostNonce: hostNonce,
             hostTimeMs: hostTimeMs
         )
-        let frame = try await exchange(request, authenticate: false, changing: false) { frame in
-            // The answer to Hello is tagged under the new session's nonces: check it with them.
+        var writer = WireWriter()
+        request.encode(into: &writer)
+        let requestPayload = writer.bytes
+        let key = self.key
+        let frame = try await exchange(request, changing: false) { frame in
+            // The answer is tagged for the version it chose: version 2 over the whole exchange,
+            // version 1 under the new session's nonces (SPEC §8.2, §8.3).
             guard let payload = try? HelloResponse(payload: frame.payload) else { return true }
-            let candidate = FrameAuthenticator(key: self.key, hostNonce: hostNonce, pumpNonce: payload.pumpNonce)
-            return candidate.isAuthentic(frame)
+            guard frame.header.version == 1 else { return false }
+            if payload.protocolVersion >= 2 {
+                return FrameAuthenticator(key: key, helloRequestPayload: requestPayload).isAuthentic(frame)
+            }
+            return FrameAuthenticator(key: key, hostNonce: hostNonce, pumpNonce: payload.pumpNonce).isAuthentic(frame)
         }
         let response: HelloResponse = try decode(frame, as: HelloResponse.self)
-        guard response.protocolVersion == ProtocolDefinitions.version else {
+        guard versions ~= response.protocolVersion, response.protocolVersion <= ProtocolDefinitions.version else {
             throw .unsupportedVersion(pumpChose: response.protocolVersion)
         }
         guard response.definitionsHash == ProtocolDefinitions.hash else {
             throw .definitionsMismatch(pump: response.definitionsHash)
         }
-        authenticator = FrameAuthenticator(key: key, hostNonce: hostNonce, pumpNonce: response.pumpNonce)
+        if response.protocolVersion >= 2, let tag = frame.tag {
+            protection = .sealed(SecureChannel(
+                key: key, helloRequestPayload: requestPayload, helloAnswerPacket: frame.packet,
+                helloAnswerTag: tag, side: .host))
+        } else {
+            protection = .tagged(FrameAuthenticator(key: key, hostNonce: hostNonce, pumpNonce: response.pumpNonce))
+        }
         nextRequestID = max(nextRequestID, response.lastExecutedRequestId &+ 1)
         hello = response
         let identity = PumpIdentity(
@@ -210,7 +245,7 @@ public actor PumpSession {
             await acquireChangingTurn()
         }
         defer { if changing { releaseChangingTurn() } }
-        let frame = try await exchange(request, authenticate: changing, changing: changing)
+        let frame = try await exchange(request, changing: changing)
         return try decode(frame, as: Response.self)
     }
 
@@ -222,7 +257,7 @@ public actor PumpSession {
         let changing = type.requiresAuthentication
         if changing { await acquireChangingTurn() }
         defer { if changing { releaseChangingTurn() } }
-        let frame = try await exchange(request, authenticate: changing, changing: changing)
+        let frame = try await exchange(request, changing: changing)
         do {
             return try frame.message()
         } catch .payload(let type, let error) {
@@ -251,23 +286,20 @@ public actor PumpSession {
     /// The request id the next request will carry.
     public var upcomingRequestID: UInt32 { nextRequestID }
 
+    /// Sends `request` until an answer to it arrives or the attempts run out. After Hello every
+    /// request is protected (sealed in version 2, tagged in version 1) and `received` passes on
+    /// only answers that proved themselves, so whatever this returns the pump has proven; during
+    /// Hello, `accept` checks the answer.
     private func exchange<Request: MessagePayload>(
         _ request: Request,
-        authenticate: Bool,
         changing: Bool,
         accept: ((Frame) -> Bool)? = nil
     ) async throws(SessionError) -> Frame {
         let requestID = nextRequestID
         nextRequestID &+= 1
         if nextRequestID == 0 { nextRequestID = 1 }
-        let signer = authenticate ? authenticator : nil
-        if authenticate && signer == nil { throw .notConnected }
-        let bytes: [UInt8]
-        do {
-            bytes = try encoder.encode(request, requestID: requestID, authenticator: signer)
-        } catch {
-            preconditionFailure("a request failed its own validation: \(error)")
-        }
+        if Request.messageType != .hello && protection == nil { throw .notConnected }
+        var bytes = try encodeRequest(request, requestID: requestID)
         if changing, let beforeSendingChange {
             do {
                 try beforeSendingChange(requestID, Request.messageType)
@@ -288,12 +320,9 @@ public actor PumpSession {
         var otherType: UInt8?
         for attempt in 0..<configuration.attempts {
             if case .down = state { break }
-            do {
-                try await link.send(bytes)
-            } catch {
-                linkDown("send failed: \(error)")
-                break
-            }
+            // A sealed retransmission is sealed again under a new counter (SPEC §8.4).
+            if attempt > 0, isSealed { bytes = try encodeRequest(request, requestID: requestID) }
+            guard await transmit(bytes) else { break }
             sentOnce = true
             counters.framesSent += 1
             if attempt > 0 { counters.retransmissions += 1 }
@@ -305,24 +334,24 @@ public actor PumpSession {
                 requestsAhead += 1
                 bytesAhead += count
             }
-            let deadline = configuration.responseDeadline(
+            // One deadline per attempt: a frame that is not the answer never extends it.
+            let deadline = ContinuousClock.now + configuration.responseDeadline(
                 requestBytes: bytes.count, requestsAhead: requestsAhead, bytesAhead: bytesAhead,
                 answerBytes: largestAnswerLineBytes)
-            while let frame = await waitForResponse(requestID, timeout: deadline) {
+            while let frame = await waitForResponse(requestID, until: deadline) {
                 if let accept, !accept(frame) {
                     counters.authenticationFailures += 1
                     failedCheck = true
                     continue
                 }
-                if authenticate {
-                    guard let signer, signer.isAuthentic(frame) else {
-                        // Not from the pump we share the key with: ignore it, keep waiting.
-                        counters.authenticationFailures += 1
-                        continue
-                    }
-                }
                 if frame.header.messageType == MessageType.error.rawValue {
                     let error = try decode(frame, as: ErrorResponse.self)
+                    // An Error names the request type it answers; one naming another type
+                    // answers something else.
+                    guard error.requestType == Request.messageType.rawValue else {
+                        otherType = frame.header.messageType
+                        continue
+                    }
                     throw .refused(error.code, detail: error.detail, Request.messageType)
                 }
                 guard frame.header.messageType == Request.messageType.rawValue else {
@@ -339,6 +368,67 @@ public actor PumpSession {
         throw .timedOut(Request.messageType)
     }
 
+    /// The line form of a request under the session's protection (Hello in clear).
+    private func encodeRequest<Request: MessagePayload>(_ request: Request, requestID: UInt32) throws(SessionError) -> [UInt8] {
+        var bytes: [UInt8] = []
+        do {
+            switch protection {
+            case .sealed(var channel) where Request.messageType != .hello:
+                try encoder.encode(request, requestID: requestID, sealingWith: &channel, into: &bytes)
+                protection = .sealed(channel)
+            case .tagged(let authenticator) where Request.messageType != .hello:
+                try encoder.encode(request, requestID: requestID, authenticator: authenticator, into: &bytes)
+            default:
+                try encoder.encode(request, requestID: requestID, into: &bytes)
+            }
+        } catch .outOfRange(field: "counter", _) {
+            // 2^64 frames in one session: it must be renewed.
+            linkDown("the session's frame counter is spent")
+            throw .notConnected
+        } catch {
+            preconditionFailure("a request failed its own validation: \(error)")
+        }
+        return bytes
+    }
+
+    /// Writes `bytes` after every frame protected before it; false if the link failed. Sealed
+    /// frames must reach the pump in the order of their counters (a lower counter after a
+    /// higher one is refused as replayed, SPEC §8.4), and concurrent `link.send` calls from
+    /// this actor may run in any order, so one drain writes them one at a time.
+    private func transmit(_ bytes: [UInt8]) async -> Bool {
+        await withCheckedContinuation { enqueue(bytes, done: $0) }
+    }
+
+    private func enqueue(_ bytes: [UInt8], done: CheckedContinuation<Bool, Never>?) {
+        guard !isDown else {
+            done?.resume(returning: false)
+            return
+        }
+        outbox.append((bytes, done))
+        guard !draining else { return }
+        draining = true
+        Task { await self.drain() }
+    }
+
+    private func drain() async {
+        while !outbox.isEmpty {
+            let (bytes, done) = outbox.removeFirst()
+            do {
+                try await link.send(bytes)
+                done?.resume(returning: true)
+            } catch {
+                done?.resume(returning: false)
+                linkDown("send failed: \(error)")
+            }
+        }
+        draining = false
+    }
+
+    private var isDown: Bool {
+        if case .down = state { return true }
+        return false
+    }
+
     private func decode<Response: MessagePayload>(_ frame: Frame, as _: Response.Type) throws(SessionError) -> Response {
         do {
             return try Response(payload: frame.payload)
@@ -351,19 +441,21 @@ public actor PumpSession {
     /// limit it stated at Hello, at most the protocol's), in COBS, with both delimiters.
     private var largestAnswerLineBytes: Int {
         let payload = min(identity?.maxPayloadBytes ?? FrameLayout.maxPayloadLength, FrameLayout.maxPayloadLength)
-        let packet = FrameLayout.headerLength + payload + FrameLayout.tagLength + FrameLayout.checkLength
+        let counter = isSealed ? FrameLayout.counterLength : 0
+        let packet = FrameLayout.headerLength + min(payload + counter, FrameLayout.maxPayloadLength)
+            + FrameLayout.tagLength + FrameLayout.checkLength
         return packet + packet / 254 + 1 + 2
     }
 
-    /// The next response frame for `requestID`, or nil after `timeout` or when the link goes
-    /// down.
-    private func waitForResponse(_ requestID: UInt32, timeout: Duration) async -> Frame? {
+    /// The next response frame for `requestID`, or nil at `deadline` or when the link goes down.
+    private func waitForResponse(_ requestID: UInt32, until deadline: ContinuousClock.Instant) async -> Frame? {
         if case .down = state { return nil }
         if let early = early.removeValue(forKey: requestID) { return early }
+        guard deadline > .now else { return nil }
         waiterSerial += 1
         let serial = waiterSerial
         let timer = Task { [weak self] in
-            try? await Task.sleep(for: timeout)
+            try? await Task.sleep(until: deadline)
             await self?.expire(requestID, serial: serial)
         }
         defer { timer.cancel() }
@@ -410,12 +502,34 @@ public actor PumpSession {
             counters.discardedCandidates += 1
             if case .checkFailed = error { counters.checkFailures += 1 }
         }
-        for frame in frames {
+        for var frame in frames {
+            guard frame.header.isResponse else { continue }
+            // After Hello only what the pump proved counts, for answers and for the link's
+            // liveness alike: a forged or replayed frame neither answers a request, nor
+            // restarts a wait, nor keeps a dead link "up" (SPEC §8.4, §8.5).
+            switch protection {
+            case .sealed(var channel):
+                do {
+                    frame = try channel.open(frame)
+                } catch {
+                    counters.authenticationFailures += 1
+                    continue
+                }
+                protection = .sealed(channel)
+            case .tagged(let authenticator):
+                // Version 1's unsolicited Status is untagged: it proves nothing, and is not
+                // used (PumpConnection reads an authenticated GetStatus instead).
+                guard frame.header.requestID != 0, authenticator.isAuthentic(frame) else {
+                    counters.authenticationFailures += 1
+                    continue
+                }
+            case nil:
+                break  // Hello: its answer is checked by the exchange.
+            }
             counters.framesReceived += 1
             lastReceived = .now
-            guard frame.header.isResponse else { continue }
             if frame.header.requestID == 0 {
-                unsolicited(frame)
+                if isSealed { unsolicited(frame) }
             } else if let waiter = waiters.removeValue(forKey: frame.header.requestID) {
                 waiter.continuation.resume(returning: frame)
             } else if outstanding[frame.header.requestID] != nil {
@@ -433,8 +547,8 @@ public actor PumpSession {
         }
     }
 
-    /// Status frames the pump streams (after `setTelemetry`), for any number of consumers.
-    /// A slow consumer loses old statuses, never stalls the link.
+    /// Status frames the pump streams (after `setTelemetry`; sealed sessions only), for any
+    /// number of consumers. A slow consumer loses old statuses, never stalls the link.
     public func telemetry() -> AsyncStream<Status> {
         subscriberSerial += 1
         let serial = subscriberSerial
@@ -477,13 +591,13 @@ public actor PumpSession {
             return false
         }
         if silence >= configuration.keepaliveInterval {
-            // A Ping with its own id; its answer only refreshes `lastReceived`.
+            // A Ping with its own id, protected like every request; its answer only
+            // refreshes `lastReceived`.
             let requestID = nextRequestID
             nextRequestID &+= 1
             if nextRequestID == 0 { nextRequestID = 1 }
-            if let bytes = try? encoder.encode(PingRequest(echo: UInt64(requestID)), requestID: requestID) {
-                let link = self.link
-                Task { try? await link.send(bytes) }
+            if let bytes = try? encodeRequest(PingRequest(echo: UInt64(requestID)), requestID: requestID) {
+                enqueue(bytes, done: nil)
             }
         }
         return true
@@ -496,6 +610,8 @@ public actor PumpSession {
         }
         state = .down(reason)
         link.close()
+        for (_, done) in outbox { done?.resume(returning: false) }
+        outbox.removeAll()
         keepaliveTask?.cancel()
         for waiter in waiters.values { waiter.continuation.resume(returning: nil) }
         waiters.removeAll()

@@ -14,7 +14,8 @@ struct EndpointSecurityTests {
         var configuration = PumpConfiguration()
         configuration.initialProgram = ModelPump.defaultProgram
         let device = ModelPump(Pump(configuration: configuration, nowMs: startMs))
-        return PumpEndpoint(device: device, key: key, nonceSource: { [9, 9, 9, 9, 9, 9, 9, 9] })
+        // These are version 1 rules (SPEC §8.2, §8.5, §8.6); sealed sessions are SealedEndpointTests'.
+        return PumpEndpoint(device: device, key: key, protocolVersions: 1...1, nonceSource: { [9, 9, 9, 9, 9, 9, 9, 9] })
     }
 
     private func decodeOne(_ bytes: [UInt8]) throws -> Frame {

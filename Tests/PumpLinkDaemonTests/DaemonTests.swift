@@ -28,7 +28,8 @@ struct DaemonTests {
         let key: PairingKey
         let configuration: DaemonConfiguration
 
-        init() async throws {
+        /// - Parameter protocolVersions: the versions the emulated pump speaks.
+        init(protocolVersions: ClosedRange<UInt8> = 2...2) async throws {
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplinkd-\(UUID())")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             key = PairingKey.generate()
@@ -39,7 +40,9 @@ struct DaemonTests {
             pumpConfiguration.initialProgram = ModelPump.defaultProgram
             let startMs = VirtualClock.wallClockMs()
             pump = EmulatedPump(
-                endpoint: PumpEndpoint(device: ModelPump(Pump(configuration: pumpConfiguration, nowMs: startMs)), key: key),
+                endpoint: PumpEndpoint(
+                    device: ModelPump(Pump(configuration: pumpConfiguration, nowMs: startMs)), key: key,
+                    protocolVersions: protocolVersions),
                 clock: VirtualClock(startMs: startMs)
             )
             let link = directory.appendingPathComponent("pump0").path

@@ -88,7 +88,7 @@ struct LimitTests {
         }
     }
 
-    @Test("an unknown version is discarded", arguments: [0, 2, 0x7F, 0xFF] as [UInt8])
+    @Test("an unknown version is discarded", arguments: [0, 3, 0x7F, 0xFF] as [UInt8])
     func unsupportedVersion(version: UInt8) {
         let events = decodeWhole(Self.line(version: version, messageType: 2, payload: Array(repeating: 1, count: 8)) + Self.ping)
         #expect(events.first == .discarded(.unsupportedVersion(version)))

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Generates the conformance vectors in protocol/vectors/ from protocol/messages.json.
 
-An independent second implementation of PumpLink v1: its own CRC-32C (bit by bit), COBS,
+An independent second implementation of PumpLink v1 and v2: its own CRC-32C (bit by bit), COBS,
 payload encoder and decoder driven by the definitions, frame builder, reference stream decoder,
-and HMAC-SHA256 from Python's standard library. It shares nothing with the Swift codec but the
-definitions, so that the Swift tests running these vectors compare two implementations.
+HMAC-SHA256 and HKDF from Python's standard library, and ChaCha20-Poly1305 from the
+`cryptography` package. It shares nothing with the Swift codec but the definitions, so that the
+Swift tests running these vectors compare two implementations.
 
 Usage: generate_vectors.py [--check]   (--check: exit 1 if the committed vectors are out of date)
 
@@ -17,6 +18,9 @@ import json
 import pathlib
 import sys
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+
 HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "codegen"))
 
@@ -25,7 +29,9 @@ from definitions import ROOT, INT_TYPES, load, field_range, payloads, payload_st
 OUTPUT = ROOT / "protocol" / "vectors"
 
 VERSION = 1
+SEALED_VERSION = 2
 HEADER_LENGTH = 9
+COUNTER_LENGTH = 8
 TAG_LENGTH = 16
 CHECK_LENGTH = 4
 MAX_PAYLOAD = 1024
@@ -33,7 +39,11 @@ MIN_PACKET = HEADER_LENGTH + CHECK_LENGTH
 MAX_PACKET = HEADER_LENGTH + MAX_PAYLOAD + TAG_LENGTH + CHECK_LENGTH
 FLAG_RESPONSE = 0x01
 FLAG_AUTHENTICATED = 0x02
+FLAG_SEALED = 0x04
 DOMAIN = b"PumpLink/1"
+HELLO_DOMAIN = b"PumpLink/2 hello"
+HOST_TO_PUMP = b"PumpLink/2 host to pump"
+PUMP_TO_HOST = b"PumpLink/2 pump to host"
 
 
 # --- CRC-32C, bit by bit (reflected 0x82F63B78, init and xorout 0xFFFFFFFF) -----------------
@@ -257,6 +267,67 @@ class Session:
         return {"key": self.key.hex(), "hostNonce": self.host_nonce.hex(), "pumpNonce": self.pump_nonce.hex()}
 
 
+def hkdf_sha256(key, salt, info, length=32):
+    """RFC 5869: extract, then expand."""
+    prk = hmac.new(salt, key, hashlib.sha256).digest()
+    output, block, counter = b"", b"", 1
+    while len(output) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), hashlib.sha256).digest()
+        output += block
+        counter += 1
+    return output[:length]
+
+
+class SealedSession:
+    """A version 2 session (SPEC §8.3, §8.4): the keys from the Hello exchange, a counter per direction."""
+
+    def __init__(self, key, hello_request_payload, hello_answer_packet):
+        self.key = key
+        self.request_payload = hello_request_payload
+        self.answer_packet = hello_answer_packet
+        self.hello_tag = hello_tag(key, hello_request_payload, hello_answer_packet)
+        self.salt = hashlib.sha256(hello_request_payload + hello_answer_packet + self.hello_tag).digest()
+        self.host_to_pump = hkdf_sha256(key, self.salt, HOST_TO_PUMP)
+        self.pump_to_host = hkdf_sha256(key, self.salt, PUMP_TO_HOST)
+
+    def seal(self, message_type, response, request_id, payload, counter):
+        """The sealed packet: header | counter | ciphertext | tag | CRC-32C."""
+        length = COUNTER_LENGTH + len(payload)
+        flags = FLAG_SEALED | (FLAG_RESPONSE if response else 0)
+        clear = (bytes([SEALED_VERSION, flags, message_type]) + request_id.to_bytes(4, "little")
+                 + length.to_bytes(2, "little") + counter.to_bytes(8, "little"))
+        key = self.pump_to_host if response else self.host_to_pump
+        sealed = ChaCha20Poly1305(key).encrypt(sealed_nonce(counter), payload, clear)
+        body = clear + sealed
+        return body + crc32c(body).to_bytes(4, "little")
+
+    def open(self, packet, receiver, last_counter):
+        """(outcome, plaintext or None, counter) for the receiver ("host" or "pump")."""
+        flags = packet[1]
+        if packet[0] != SEALED_VERSION or not flags & FLAG_SEALED:
+            return "notSealed", None, last_counter
+        if bool(flags & FLAG_RESPONSE) != (receiver == "host"):
+            return "wrongDirection", None, last_counter
+        counter = int.from_bytes(packet[HEADER_LENGTH:HEADER_LENGTH + COUNTER_LENGTH], "little")
+        if counter <= last_counter:
+            return "replayed", None, last_counter
+        key = self.pump_to_host if receiver == "host" else self.host_to_pump
+        clear_end = HEADER_LENGTH + COUNTER_LENGTH
+        try:
+            plaintext = ChaCha20Poly1305(key).decrypt(sealed_nonce(counter), packet[clear_end:-4], packet[:clear_end])
+        except InvalidTag:
+            return "forged", None, last_counter
+        return "opened", plaintext, counter
+
+
+def hello_tag(key, hello_request_payload, hello_answer_packet):
+    return hmac.new(key, HELLO_DOMAIN + hello_request_payload + hello_answer_packet, hashlib.sha256).digest()[:16]
+
+
+def sealed_nonce(counter):
+    return bytes(4) + counter.to_bytes(8, "little")
+
+
 def build_packet(message_type, response, request_id, payload, session=None, flags=None, version=VERSION,
                  declared_length=None, tag=None):
     """header | payload | tag | CRC-32C. The keyword arguments after `session` build broken packets."""
@@ -366,15 +437,25 @@ class StreamDecoder:
         computed = crc32c(packet[:-4])
         if received != computed:
             return {"event": "discarded", "error": "checkFailed", "received": received, "computed": computed}
-        if packet[0] != VERSION:
+        if packet[0] not in (VERSION, SEALED_VERSION):
             return {"event": "discarded", "error": "unsupportedVersion", "version": packet[0]}
         flags = packet[1]
-        if flags & ~(FLAG_RESPONSE | FLAG_AUTHENTICATED):
+        defined = FLAG_RESPONSE | FLAG_AUTHENTICATED | (FLAG_SEALED if packet[0] == SEALED_VERSION else 0)
+        if flags & ~defined or (flags & FLAG_AUTHENTICATED and flags & FLAG_SEALED):
             return {"event": "discarded", "error": "reservedFlags", "flags": flags}
         declared = int.from_bytes(packet[7:9], "little")
-        tag_length = TAG_LENGTH if flags & FLAG_AUTHENTICATED else 0
-        if declared > MAX_PAYLOAD or HEADER_LENGTH + declared + tag_length + CHECK_LENGTH != len(packet):
+        tag_length = TAG_LENGTH if flags & (FLAG_AUTHENTICATED | FLAG_SEALED) else 0
+        if (declared > MAX_PAYLOAD or HEADER_LENGTH + declared + tag_length + CHECK_LENGTH != len(packet)
+                or (flags & FLAG_SEALED and declared < COUNTER_LENGTH)):
             return {"event": "discarded", "error": "lengthMismatch", "declared": declared, "packetLength": len(packet)}
+        if flags & FLAG_SEALED:
+            # The payload is a counter and ciphertext: nothing to decode without the keys.
+            return {
+                "event": "frame", "version": packet[0], "flags": flags, "messageType": packet[2],
+                "requestId": int.from_bytes(packet[3:7], "little"), "payloadLength": declared,
+                "counter": int.from_bytes(packet[HEADER_LENGTH:HEADER_LENGTH + COUNTER_LENGTH], "little"),
+                "tag": packet[HEADER_LENGTH + declared:HEADER_LENGTH + declared + TAG_LENGTH].hex(),
+            }
         payload = packet[HEADER_LENGTH:HEADER_LENGTH + declared]
         tag = packet[HEADER_LENGTH + declared:HEADER_LENGTH + declared + tag_length]
         return {
@@ -704,7 +785,8 @@ class Generator:
     def stream_vector(self, name, description, stream, expected_errors, splits=None):
         events = self.events(stream)
         kinds = [e["error"] if e["event"] == "discarded" else
-                 ("frame" if "message" in e else "frame:" + e["messageError"]["error"]) for e in events]
+                 ("frame" if "message" in e or "counter" in e else "frame:" + e["messageError"]["error"])
+                 for e in events]
         assert kinds == expected_errors, (name, kinds)
         return {
             "name": name,
@@ -761,12 +843,22 @@ class Generator:
             line(bytes(range(1, 13))), ["tooShort"])
         add("too-short-empty-packet", "A candidate that decodes to nothing (a lone 0x01 code byte).",
             bytes([0, 1, 0]), ["tooShort"])
-        add("unsupported-version", "Version 2 with a correct check.",
-            line(build_packet(2, False, 22, ping, version=2)), ["unsupportedVersion"])
+        add("unsupported-version", "Version 3 with a correct check.",
+            line(build_packet(2, False, 22, ping, version=3)), ["unsupportedVersion"])
         add("unsupported-version-zero", "Version 0 with a correct check.",
             line(build_packet(2, False, 23, ping, version=0)), ["unsupportedVersion"])
-        add("reserved-flags", "Flag bit 2 set, with a correct check.",
+        add("reserved-flags", "Flag bit 2 (sealed) set on a version 1 frame, with a correct check.",
             line(build_packet(2, False, 24, ping, flags=0x04)), ["reservedFlags"])
+        add("reserved-flags-version-2", "Flag bit 3 set on a version 2 frame, with a correct check.",
+            line(build_packet(2, False, 29, ping, flags=0x08, version=2)), ["reservedFlags"])
+        add("reserved-flags-sealed-and-authenticated", "A version 2 frame with both the sealed and the "
+            "authenticated flag (and room for one tag): refused.",
+            line(build_packet(2, False, 30, ping + bytes(16), flags=0x06, version=2, declared_length=len(ping))),
+            ["reservedFlags"])
+        add("length-mismatch-sealed-without-counter", "A version 2 sealed frame whose payload (4 bytes) "
+            "cannot hold its 8-byte counter.",
+            line(build_packet(2, False, 31, bytes(4) + bytes(16), flags=0x04, version=2, declared_length=4)),
+            ["lengthMismatch"])
         add("reserved-flags-high", "Flag bit 7 set on a response, with a correct check.",
             line(build_packet(2, True, 25, ping, flags=0x81)), ["reservedFlags"])
         add("length-mismatch-long", "payloadLength says 9, the packet holds 8 payload bytes.",
@@ -862,9 +954,9 @@ class Generator:
             line(build_packet(1, True, 56, self.hello_response_bytes(serial=b"SN\xed\xa0\x80"), SESSION)),
             ["frame:invalidUTF8"])
         add("mixed", "A realistic bad line: noise, a frame, a corrupted frame, an oversize burst, a "
-            "version-2 frame and a good frame.",
+            "version-3 frame and a good frame.",
             noise + ping_line + line(corrupt(status_packet, 40, 0x10)) + bytes([0x99]) * 1200 + b"\x00"
-            + line(build_packet(2, False, 60, ping, version=2)) + status_line,
+            + line(build_packet(2, False, 60, ping, version=3)) + status_line,
             ["truncated", "frame", "checkFailed", "oversize", "unsupportedVersion", "frame"])
         return vectors
 
@@ -1007,6 +1099,147 @@ class Generator:
             ],
         }
 
+    # sealed.json
+
+    def sealed(self):
+        hello_request = {
+            "protocolVersionMin": 1, "protocolVersionMax": 2, "capabilities": 0x00000007,
+            "definitionsHash": EXAMPLE_DEFINITIONS_HASH, "hostNonce": HOST_NONCE, "hostTimeMs": NOW - 1830,
+        }
+        hello_response = {
+            "protocolVersion": 2, "capabilities": 0x00000007, "definitionsHash": EXAMPLE_DEFINITIONS_HASH,
+            "pumpNonce": PUMP_NONCE, "model": "PumpLink IT-20 emulator", "serialNumber": "PLE20-0004217",
+            "firmwareVersion": "2.0.0", "reservoirCapacityMicroliters": 20000, "pumpTimeMs": NOW,
+            "utcOffsetMinutes": UTC_OFFSET, "lastExecutedRequestId": 120, "lastEventSequence": 1207,
+            "maxPayloadBytes": 1016, "receiveWindowFrames": 4,
+        }
+        request_payload = self.payload("Hello", "request", hello_request)
+        answer_payload = self.payload("Hello", "response", hello_response)
+        answer_body = (bytes([VERSION, FLAG_RESPONSE | FLAG_AUTHENTICATED, 1]) + (121).to_bytes(4, "little")
+                       + len(answer_payload).to_bytes(2, "little") + answer_payload)
+        session = SealedSession(KEY, request_payload, answer_body)
+        answer_packet = answer_body + session.hello_tag + crc32c(answer_body + session.hello_tag).to_bytes(4, "little")
+        request_line = line(build_packet(1, False, 121, request_payload))
+        (event,) = self.events(line(answer_packet))
+        assert event["event"] == "frame" and event["fields"] == render(hello_response)
+
+        def downgraded(**changes):
+            return self.payload("Hello", "request", {**hello_request, **changes})
+
+        hello_checks = [
+            {"name": "as-sent", "description": "The answer's tag over the request as sent: authentic.",
+             "requestPayload": request_payload.hex(), "authentic": True},
+            {"name": "version-max-lowered", "description": "protocolVersionMax rewritten from 2 to 1 on the "
+             "line: the pump's tag no longer matches the request the host sent.",
+             "requestPayload": downgraded(protocolVersionMax=1).hex(), "authentic": False},
+            {"name": "capability-stripped", "description": "Capability bit 2 (QueryRequest) stripped from the "
+             "request: not authentic.", "requestPayload": downgraded(capabilities=0x00000003).hex(),
+             "authentic": False},
+            {"name": "other-host-nonce", "description": "Another hostNonce (a replayed answer from an earlier "
+             "Hello): not authentic.", "requestPayload": downgraded(hostNonce=derived("host nonce, next session", 8)).hex(),
+             "authentic": False},
+        ]
+        for check in hello_checks:
+            tag = hello_tag(KEY, bytes.fromhex(check["requestPayload"]), answer_body)
+            assert (tag == session.hello_tag) == check["authentic"], check["name"]
+
+        frames = []
+        counters = {"host": 0, "pump": 0}
+
+        def add(name, description, message, direction, request_id, value, counter=None):
+            definition = self.by_name[message]
+            sender = "pump" if direction == "response" else "host"
+            counters[sender] = counter if counter is not None else counters[sender] + 1
+            payload = self.payload(message, direction, value)
+            packet = session.seal(definition["type"], direction == "response", request_id, payload, counters[sender])
+            receiver = "host" if sender == "pump" else "pump"
+            outcome, plaintext, _ = session.open(packet, receiver, counters[sender] - 1)
+            assert outcome == "opened" and plaintext == payload, name
+            (event,) = self.events(line(packet))
+            assert event["event"] == "frame" and event["counter"] == counters[sender], name
+            frames.append({
+                "name": name, "description": description, "message": message, "messageType": definition["type"],
+                "direction": direction, "requestId": request_id, "counter": counters[sender],
+                "payload": payload.hex(), "fields": render(value), "packet": packet.hex(),
+                "line": line(packet).hex(),
+            })
+            return packet
+
+        bolus = {"kind": "single", "doseMicrograms": 250, "volumeMicroliters": 0, "durationMinutes": 10}
+        executed = {"kind": "single", "doseMicrograms": 250, "volumeMicroliters": 25, "startedAtMs": NOW + 1_000,
+                    "endsAtMs": NOW + 601_000, "eventSequence": 1208}
+        get_status = add("get-status-request", "The host's first sealed frame (counter 1): GetStatus.",
+                         "GetStatus", "request", 122, {})
+        status_answer = add("get-status-response", "Its answer, the pump's first sealed frame (counter 1).",
+                            "GetStatus", "response", 122, {"status": status(activeProgramChecksum=self.program_checksum)})
+        bolus_request = add("clinician-bolus-request", "A clinician bolus (counter 2).", "ClinicianBolus",
+                            "request", 123, bolus)
+        add("clinician-bolus-response", "The bolus started (counter 2).", "ClinicianBolus", "response", 123,
+            executed)
+        add("clinician-bolus-retransmitted", "The same request sent again after a lost answer: the same id "
+            "and payload, sealed again under the next counter (3).", "ClinicianBolus", "request", 123, bolus)
+        add("clinician-bolus-response-again", "The pump answers the retransmission from its request record, "
+            "sealed under its next counter (3).", "ClinicianBolus", "response", 123, executed)
+        add("status-unsolicited", "An unsolicited Status (request id 0), sealed like every pump frame "
+            "(counter 4).", "GetStatus", "response", 0, {"status": status(
+                pumpTimeMs=NOW + 5_000, activeProgramChecksum=self.program_checksum)})
+        add("error-response", "An Error answering a sealed request is sealed too (counter 5).", "Error",
+            "response", 124, {"requestType": 20, "code": "volumeExceedsCapacity", "detail": 40000})
+
+        other = SealedSession(KEY, downgraded(hostNonce=derived("host nonce, next session", 8)), answer_body)
+
+        def changed(packet, index, mask=0x01):
+            damaged = bytearray(packet[:-4])
+            damaged[index] ^= mask
+            return bytes(damaged) + crc32c(bytes(damaged)).to_bytes(4, "little")
+
+        clear_status = build_packet(3, True, 122, bytes.fromhex(frames[1]["payload"]))
+        opens = []
+
+        def check(name, description, packet, receiver, last, outcome):
+            result, plaintext, after = session.open(packet, receiver, last)
+            assert result == outcome, (name, result)
+            entry = {"name": name, "description": description, "receiver": receiver,
+                     "lastCounter": last, "line": line(packet).hex(), "outcome": outcome, "lastCounterAfter": after}
+            if plaintext is not None:
+                entry["payload"] = plaintext.hex()
+            opens.append(entry)
+
+        check("opens", "The pump opens the host's first frame.", get_status, "pump", 0, "opened")
+        check("opens-after-a-gap", "Counter 2 after counter 0: a lost frame leaves a gap, nothing more.",
+              bolus_request, "pump", 0, "opened")
+        check("replayed", "The same frame again after it was opened: refused.", get_status, "pump", 1, "replayed")
+        check("reordered", "Counter 1 after counter 2 was opened: refused.", get_status, "pump", 2, "replayed")
+        check("wrong-direction", "A host frame offered to the host: refused.", get_status, "host", 0,
+              "wrongDirection")
+        check("forged-tag", "The last tag byte changed (check recomputed).", changed(status_answer, len(status_answer) - 5),
+              "host", 0, "forged")
+        check("tampered-ciphertext", "A ciphertext bit flipped.", changed(status_answer, 20), "host", 0, "forged")
+        check("tampered-request-id", "The request id in the clear header changed: the header is "
+              "associated data.", changed(bolus_request, 3), "pump", 0, "forged")
+        check("tampered-counter", "The counter raised from 2 to 3 in transit: the counter is associated data.",
+              changed(bolus_request, 9, 0x01), "pump", 0, "forged")
+        check("other-session", "A frame sealed in another session (other keys).",
+              other.seal(3, False, 122, b"", 1), "pump", 0, "forged")
+        check("not-sealed", "A version 1 frame in clear, where a sealed one is due.", clear_status, "host", 0,
+              "notSealed")
+        return {
+            "description": "Version 2: the Hello exchange's tag, the session keys derived from it, sealed frames "
+                           "in both directions in the order sent, and what a receiver makes of frames replayed, "
+                           "reordered, altered or from elsewhere (SPEC §8.3, §8.4).",
+            "key": KEY.hex(),
+            "hello": {
+                "request": {"payload": request_payload.hex(), "line": request_line.hex(), "fields": render(hello_request)},
+                "answer": {"packet": answer_packet.hex(), "line": line(answer_packet).hex(),
+                           "tag": session.hello_tag.hex(), "fields": render(hello_response)},
+                "checks": hello_checks,
+            },
+            "salt": session.salt.hex(),
+            "keys": {"hostToPump": session.host_to_pump.hex(), "pumpToHost": session.pump_to_host.hex()},
+            "frames": frames,
+            "open": opens,
+        }
+
     # primitives.json
 
     def primitives(self):
@@ -1069,6 +1302,7 @@ class Generator:
             "frames.json": {**header, "frames": frames},
             "broken.json": {**header, "streams": self.broken()},
             "auth.json": {**header, **self.auth()},
+            "sealed.json": {**header, "version": SEALED_VERSION, **self.sealed()},
         }
 
 

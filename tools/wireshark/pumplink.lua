@@ -19,7 +19,7 @@
 -- Wireshark 4.0 or later (Lua 5.2).
 
 -- Definitions generated from protocol/messages.json by tools/codegen/generate_lua.py.
-local DEFINITIONS_HASH = "ce1432cb791fab13"
+local DEFINITIONS_HASH = "fc0ef38adc0f7232"
 
 -- Enumerations: underlying integer type and value -> name.
 local ENUMS = {

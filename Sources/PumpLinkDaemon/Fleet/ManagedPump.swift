@@ -180,11 +180,22 @@ actor ManagedPump {
                 let executed: Bool
                 switch try await session.resolve(requestID: uncertain.requestID) {
                 case .executed: executed = true
-                case .refused, .notExecuted: executed = false
+                case .refused: executed = false
+                case .notExecuted:
+                    // The pump's log, copied here as it was read, must agree: an event caused
+                    // by the request proves it ran, whatever else was said (SPEC §7.6).
+                    guard try !store.hasEvent(pumpID: id, requestID: uncertain.requestID) else {
+                        throw SessionError.inconsistentData(
+                            "request \(uncertain.requestID) is said not to have run, but its events are in the pump's log")
+                    }
+                    executed = false
                 case .unknown:
                     // Evicted from the pump's record: its log tells (events carry request ids).
-                    let (_, events) = try await session.readEvents(from: 1)
-                    executed = events.contains { $0.requestId == uncertain.requestID }
+                    if try store.hasEvent(pumpID: id, requestID: uncertain.requestID) {
+                        executed = true
+                    } else {
+                        executed = try await session.eventLogHolds(requestID: uncertain.requestID)
+                    }
                 }
                 try store.resolve(pumpID: id, requestID: uncertain.requestID, executed: executed, timeMs: Self.nowMs())
                 logger.notice("uncertain request resolved", metadata: [

@@ -4,9 +4,9 @@
 /// Facts about the message definitions this codec was generated from.
 public enum ProtocolDefinitions {
     /// The protocol version these definitions describe.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     /// The first 8 bytes of SHA-256 of protocol/messages.json, exchanged in Hello (SPEC §5).
-    public static let hash: [UInt8] = [0xce, 0x14, 0x32, 0xcb, 0x79, 0x1f, 0xab, 0x13]
+    public static let hash: [UInt8] = [0xfc, 0x0e, 0xf3, 0x8a, 0xdc, 0x0f, 0x72, 0x32]
 }
 
 /// The drug in the reservoir. Only morphine and ziconotide are approved for intrathecal pain therapy in these pumps and baclofen for spasticity; the others are used off-label.
