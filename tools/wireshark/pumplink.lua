@@ -949,7 +949,9 @@ local MIN_PACKET = HEADER_LENGTH + CHECK_LENGTH
 local MAX_PACKET = HEADER_LENGTH + MAX_PAYLOAD + TAG_LENGTH + CHECK_LENGTH
 local FLAG_RESPONSE = 0x01
 local FLAG_AUTHENTICATED = 0x02
-local FLAGS_RESERVED = 0xFC
+local FLAG_SEALED = 0x04
+local FLAGS_RESERVED = 0xF8
+local COUNTER_LENGTH = 8
 
 local INT_SIZE = { u8 = 1, u16 = 2, u32 = 4, u64 = 8, i16 = 2 }
 
@@ -1111,8 +1113,14 @@ local hf = {
         nil, FLAG_RESPONSE),
     flag_authenticated = ProtoField.bool("pumplink.flags.authenticated", "Authenticated (tag present)", 8,
         nil, FLAG_AUTHENTICATED),
+    flag_sealed = ProtoField.bool("pumplink.flags.sealed", "Sealed (version 2: encrypted payload)", 8,
+        nil, FLAG_SEALED),
     flag_reserved = ProtoField.uint8("pumplink.flags.reserved", "Reserved", base.HEX, nil, FLAGS_RESERVED,
-        "bits 2-7, must be 0"),
+        "bits 3-7, must be 0"),
+    counter = ProtoField.uint64("pumplink.counter", "Frame counter", base.DEC, nil, nil,
+        "the sender's frame counter of a sealed frame; the AEAD nonce (SPEC §8.4)"),
+    ciphertext = ProtoField.bytes("pumplink.ciphertext", "Sealed payload",
+        "ChaCha20-Poly1305 ciphertext; opening it needs the session keys (SPEC §8.3)"),
     type = ProtoField.uint8("pumplink.type", "Message type", base.DEC, MESSAGE_NAMES),
     request_id = ProtoField.uint32("pumplink.request_id", "Request id", base.DEC),
     payload_length = ProtoField.uint16("pumplink.payload_length", "Payload length", base.UNIT_STRING,
@@ -1667,7 +1675,8 @@ function pumplink.dissector(tvb, pinfo, tree)
     local declared = ptvb(7, 2):le_uint()
     local is_response = bit32.band(flags, FLAG_RESPONSE) ~= 0
     local authenticated = bit32.band(flags, FLAG_AUTHENTICATED) ~= 0
-    local tag_length = authenticated and TAG_LENGTH or 0
+    local sealed = bit32.band(flags, FLAG_SEALED) ~= 0
+    local tag_length = (authenticated or sealed) and TAG_LENGTH or 0
 
     local header = root:add(hf.header, ptvb(0, HEADER_LENGTH))
     if not good then header:append_text(" (not trusted: check failed)") end
@@ -1675,6 +1684,7 @@ function pumplink.dissector(tvb, pinfo, tree)
     local flags_item = header:add(hf.flags, ptvb(1, 1))
     flags_item:add(hf.flag_response, ptvb(1, 1))
     flags_item:add(hf.flag_authenticated, ptvb(1, 1))
+    flags_item:add(hf.flag_sealed, ptvb(1, 1))
     local reserved_item = flags_item:add(hf.flag_reserved, ptvb(1, 1))
     header:add(hf.type, ptvb(2, 1))
     header:add_le(hf.request_id, ptvb(3, 4))
@@ -1702,24 +1712,27 @@ function pumplink.dissector(tvb, pinfo, tree)
     pinfo.cols.src = is_response and "Pump" or "Host"
     pinfo.cols.dst = is_response and "Host" or "Pump"
 
-    if version ~= 1 then
+    if version ~= 1 and version ~= 2 then
         version_item:add_proto_expert_info(ef.unsupported_version,
-            string.format("version %d; this dissector knows version 1", version))
+            string.format("version %d; this dissector knows versions 1 and 2", version))
         add_check()
         discard(pinfo, root, "unsupportedVersion", string.format("unsupported version %d", version))
         return
     end
-    if bit32.band(flags, FLAGS_RESERVED) ~= 0 then
+    if bit32.band(flags, FLAGS_RESERVED) ~= 0 or (sealed and (version == 1 or authenticated)) then
         reserved_item:add_proto_expert_info(ef.reserved_flags,
-            string.format("flags 0x%02x: reserved bits 2-7 must be 0", flags))
+            string.format("flags 0x%02x: bits 3-7 must be 0; sealed (bit 2) only in version 2, never with bit 1", flags))
         add_check()
         discard(pinfo, root, "reservedFlags", string.format("reserved flag bits set (flags 0x%02x)", flags))
         return
     end
-    if declared > MAX_PAYLOAD or HEADER_LENGTH + declared + tag_length + CHECK_LENGTH ~= n then
+    if declared > MAX_PAYLOAD or HEADER_LENGTH + declared + tag_length + CHECK_LENGTH ~= n
+        or (sealed and declared < COUNTER_LENGTH) then
         local why
         if declared > MAX_PAYLOAD then
             why = string.format("payload length %d is above the maximum %d", declared, MAX_PAYLOAD)
+        elseif sealed and declared < COUNTER_LENGTH then
+            why = string.format("sealed payload length %d cannot hold its %d-byte counter", declared, COUNTER_LENGTH)
         else
             why = string.format("payload length %d%s makes a packet of %d bytes; it is %d", declared,
                 authenticated and " with a tag" or "", HEADER_LENGTH + declared + tag_length + CHECK_LENGTH, n)
@@ -1734,6 +1747,22 @@ function pumplink.dissector(tvb, pinfo, tree)
     root:add(hf.outcome, "frame"):set_generated()
     local payload_item = root:add(hf.payload, ptvb(HEADER_LENGTH, declared))
     payload_item:set_hidden()
+    if sealed then
+        -- Version 2: the header and counter are in clear, the payload is not (SPEC §8.4).
+        local message = MESSAGES[mtype]
+        local title = (message and message.name or ("type " .. mtype)) .. " " .. (is_response and "response" or "request")
+        root:append_text(", " .. title .. " (sealed)")
+        root:add_le(hf.counter, ptvb(HEADER_LENGTH, COUNTER_LENGTH))
+        root:add(hf.ciphertext, ptvb(HEADER_LENGTH + COUNTER_LENGTH, declared - COUNTER_LENGTH))
+        local info = DIRECTION[is_response] .. "  " .. title .. "  id=" .. fmt_int(ptvb(3, 4):le_uint())
+        if is_response and ptvb(3, 4):le_uint() == 0 then info = info .. " (unsolicited)" end
+        pinfo.cols.info = info .. "  [sealed, counter " .. tostring(ptvb(HEADER_LENGTH, COUNTER_LENGTH):le_uint64()) .. "]"
+        local tag_item = root:add(hf.tag, ptvb(HEADER_LENGTH + declared, TAG_LENGTH))
+        tag_item:add(hf.tag_status, ptvb(HEADER_LENGTH + declared, TAG_LENGTH),
+            "Poly1305 tag, not verified: needs the session keys (SPEC §8.4)"):set_generated()
+        add_check()
+        return
+    end
     dissect_message(ptvb, pinfo, root, mtype, is_response, authenticated, declared)
 
     if authenticated then

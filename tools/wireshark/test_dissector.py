@@ -134,6 +134,14 @@ def build_cases():
         for index, (data, event) in enumerate(zip(found, stream["events"])):
             cases.append({"name": "%s#%d" % (stream["name"], index), "data": data, "original": len(data),
                           "event": event})
+    # Version 2: sealed frames show their header, counter and tag; the payload stays sealed.
+    for frame in json.loads((VECTORS / "sealed.json").read_text())["frames"]:
+        line = bytes.fromhex(frame["line"])
+        event = {"event": "sealed", **{k: frame[k] for k in ("messageType", "requestId", "counter", "message",
+                                                              "direction")},
+                 "flags": 0x04 | (1 if frame["direction"] == "response" else 0)}
+        cases.append({"name": "sealed " + frame["name"], "data": line[1:-1], "original": len(line) - 2,
+                      "event": event})
     # A candidate longer than the capture limit is recorded cut short, with its original length.
     long_candidate = bytes([0xFF] + [0x11] * 254) * 12
     cases.append({"name": "capture-limit-oversize", "data": long_candidate[:CAPTURE_LIMIT],
@@ -143,7 +151,7 @@ def build_cases():
 
 
 def direction_of(event):
-    if event["event"] == "frame":
+    if event["event"] in ("frame", "sealed"):
         return INBOUND if event["flags"] & 1 else OUTBOUND
     return INBOUND
 
@@ -270,6 +278,8 @@ class Checker:
         outcome = one(proto, "pumplink.outcome", name).get("show")
         if event["event"] == "discarded":
             self.check_discard(name, case, proto, outcome, experts, info)
+        elif event["event"] == "sealed":
+            self.check_sealed(name, event, proto, outcome, experts, info)
         else:
             self.check_frame(name, event, proto, outcome, experts, info)
 
@@ -296,6 +306,23 @@ class Checker:
         if shown:
             raise Mismatch("%s: a discarded candidate shows payload fields %s" % (name, shown))
         self.expect(name, "Info column", info.startswith("Discarded: "), True)
+
+    def check_sealed(self, name, event, proto, outcome, experts, info):
+        self.expect(name, "outcome", outcome, "frame")
+        self.expect(name, "pumplink.version", int_of(one(proto, "pumplink.version", name)), 2)
+        self.expect(name, "pumplink.flags.sealed", int_of(one(proto, "pumplink.flags.sealed", name)), 1)
+        self.expect(name, "pumplink.type", int_of(one(proto, "pumplink.type", name)), event["messageType"])
+        self.expect(name, "pumplink.request_id", int_of(one(proto, "pumplink.request_id", name)), event["requestId"])
+        self.expect(name, "pumplink.counter", int_of(one(proto, "pumplink.counter", name)), event["counter"])
+        one(proto, "pumplink.ciphertext", name)
+        one(proto, "pumplink.tag", name)
+        if fields_named(proto, "pumplink.message"):
+            raise Mismatch("%s: a sealed payload is shown decoded" % name)
+        serious = [e for e in experts if e[1] >= SEVERITY_WARN]
+        if serious:
+            raise Mismatch("%s: unexpected expert infos %s" % (name, serious))
+        wanted = "%s %s  id=%d" % (event["message"], event["direction"], event["requestId"])
+        self.expect(name, "Info column names the message, id and seal", wanted in info and "sealed" in info, True)
 
     def check_frame(self, name, event, proto, outcome, experts, info):
         self.expect(name, "outcome", outcome, "frame")
@@ -397,7 +424,7 @@ def run(keep, dissector):
                 checker.check(case, packet, info)
             except Mismatch as error:
                 failures.append(str(error))
-        valid = sum(1 for c in cases if c["event"]["event"] == "frame" and "messageError" not in c["event"])
+        valid = sum(1 for c in cases if c["event"]["event"] in ("frame", "sealed") and "messageError" not in c["event"])
         elapsed = time.monotonic() - started
         for failure in failures:
             print("FAIL: " + failure)
