@@ -75,11 +75,11 @@ def frame_verdict(candidate):
     if crc32c(packet[:-4]) != struct.unpack_from("<I", packet, len(packet) - 4)[0]:
         return "checkFailed"
     version, flags, _, _, length = struct.unpack_from("<BBBIH", packet, 0)
-    if version != 1:
+    if version not in (1, 2):
         return "unsupportedVersion"
-    if flags & 0xFC:
+    if flags & (0xFC if version == 1 else 0xF8) or flags & 0x06 == 0x06:
         return "reservedFlags"
-    if 9 + length + (16 if flags & 2 else 0) + 4 != len(packet):
+    if 9 + length + (16 if flags & 0x06 else 0) + 4 != len(packet) or (flags & 0x04 and length < 8):
         return "lengthMismatch"
     return "frame"
 

@@ -100,8 +100,15 @@ public struct PumpSummary: Sendable, Hashable, Codable {
     /// Changing requests sent whose outcome is not known yet: new doses are blocked until
     /// they are resolved from the pump's record.
     public var uncertainRequests: [UInt32]
+    /// The protocol version of the link's last session (SPEC §5.2), and whether its frames are
+    /// sealed (version 2, SPEC §8.4); absent until the pump has been reached.
+    public var protocolVersion: UInt8?
+    public var sealed: Bool?
 
-    public init(id: String, port: String, link: LinkState, serialNumber: String?, model: String?, status: Status?, uncertainRequests: [UInt32]) {
+    public init(
+        id: String, port: String, link: LinkState, serialNumber: String?, model: String?, status: Status?,
+        uncertainRequests: [UInt32], protocolVersion: UInt8? = nil
+    ) {
         self.id = id
         self.port = port
         self.link = link
@@ -109,6 +116,8 @@ public struct PumpSummary: Sendable, Hashable, Codable {
         self.model = model
         self.status = status
         self.uncertainRequests = uncertainRequests
+        self.protocolVersion = protocolVersion
+        self.sealed = protocolVersion.map { $0 >= 2 }
     }
 }
 

@@ -93,7 +93,25 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         """)
     var replay: String?
 
+    @Option(name: .customLong("protocol"), help: """
+        The protocol versions the pumps speak: 2 (every frame after Hello sealed; the default), \
+        1 (a version 1 pump: commands tagged, everything in clear), or 1-2 (both, for version 1 \
+        hosts; anyone on the line can then read the pump in clear). SPEC §5.2, §8.
+        """)
+    var protocolVersions = "2"
+
+    /// `--protocol` as a range; nil if it is not 1, 2 or 1-2.
+    var versions: ClosedRange<UInt8>? {
+        switch protocolVersions {
+        case "1": 1...1
+        case "2": 2...2
+        case "1-2": 1...2
+        default: nil
+        }
+    }
+
     func validate() throws {
+        guard versions != nil else { throw ValidationError("--protocol must be 1, 2 or 1-2, not \(protocolVersions)") }
         guard replay == nil || count == 1 else { throw ValidationError("--replay serves one pump: use --count 1") }
         guard count >= 1, count <= 256 else { throw ValidationError("--count must be 1...256") }
         guard port == nil || count == 1 else { throw ValidationError("--port serves one pump: use --count 1") }
@@ -132,7 +150,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
             let serial = device.identity.serialNumber
             let startMs = VirtualClock.wallClockMs()
             let pump = EmulatedPump(
-                endpoint: PumpEndpoint(device: device, key: try loadOrCreateKey(serial: serial)),
+                endpoint: PumpEndpoint(device: device, key: try loadOrCreateKey(serial: serial), protocolVersions: versions ?? 2...2),
                 clock: VirtualClock(startMs: startMs), faults: faultSettings, baudRate: baud)
             let host = PumpHost(
                 index: 0, serial: serial, pump: pump, linkPath: link, portPath: port, capture: writer,
@@ -195,7 +213,8 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     private func makePump(serial: String, key: PairingKey, stateFile: URL?, faults: LinkFaultSettings) async throws -> EmulatedPump<ModelPump> {
         if let stateFile, let saved = try EmulatedPump<ModelPump>.loadState(from: stateFile) {
             let clock = VirtualClock(startMs: saved.clockMs, timeScale: timeScale)
-            let endpoint = PumpEndpoint(device: saved.device, key: key, record: saved.record, staging: saved.staging)
+            let endpoint = PumpEndpoint(
+                device: saved.device, key: key, record: saved.record, staging: saved.staging, protocolVersions: versions ?? 2...2)
             return EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
         }
         let startMs = startTime.flatMap(Self.milliseconds(iso8601:)) ?? VirtualClock.wallClockMs()
@@ -207,7 +226,9 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         configuration.initialProgram = noProgram ? nil : ModelPump.defaultProgram
         let device = ModelPump(Pump(configuration: configuration, nowMs: startMs))
         let clock = VirtualClock(startMs: startMs, timeScale: timeScale)
-        let pump = EmulatedPump(endpoint: PumpEndpoint(device: device, key: key), clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+        let pump = EmulatedPump(
+            endpoint: PumpEndpoint(device: device, key: key, protocolVersions: versions ?? 2...2), clock: clock, faults: faults,
+            stateFile: stateFile, baudRate: baud)
         try? await pump.save()
         return pump
     }

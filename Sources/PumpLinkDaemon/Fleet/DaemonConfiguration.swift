@@ -30,6 +30,10 @@ public struct DaemonConfiguration: Sendable, Codable {
         /// The line's bit rate (8N1), 115 200 unless given; waits for answers allow for its line
         /// time (SPEC §7.2).
         public var baud = 115_200
+        /// The lowest protocol version offered to the pump (SPEC §5.2): 2 for a pump known to
+        /// seal, so that nobody on the line can talk the link down to version 1 (in clear); 1
+        /// (the default) also serves version 1 pumps.
+        public var minimumProtocolVersion: UInt8 = 1
 
         public init(id: String, port: String, keyFile: String) {
             self.id = id
@@ -44,7 +48,7 @@ public struct DaemonConfiguration: Sendable, Codable {
             self.keyFile = keyFile
         }
 
-        private enum CodingKeys: String, CodingKey { case id, port, usb, keyFile, baud }
+        private enum CodingKeys: String, CodingKey { case id, port, usb, keyFile, baud, minimumProtocolVersion }
 
         public init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -55,6 +59,12 @@ public struct DaemonConfiguration: Sendable, Codable {
             guard baud > 0 else {
                 throw DecodingError.dataCorruptedError(
                     forKey: .baud, in: container, debugDescription: "pump '\(id)': baud is a bit rate above 0, e.g. 9600 or 115200")
+            }
+            minimumProtocolVersion = try container.decodeIfPresent(UInt8.self, forKey: .minimumProtocolVersion) ?? 1
+            guard (1...2).contains(minimumProtocolVersion) else {
+                throw DecodingError.dataCorruptedError(
+                    forKey: .minimumProtocolVersion, in: container,
+                    debugDescription: "pump '\(id)': minimumProtocolVersion is 1 or 2")
             }
             let port = try container.decodeIfPresent(String.self, forKey: .port)
             switch (port, usb) {
@@ -72,6 +82,7 @@ public struct DaemonConfiguration: Sendable, Codable {
             try container.encode(keyFile, forKey: .keyFile)
             if let usb { try container.encode(usb, forKey: .usb) } else { try container.encode(port, forKey: .port) }
             if baud != 115_200 { try container.encode(baud, forKey: .baud) }
+            if minimumProtocolVersion != 1 { try container.encode(minimumProtocolVersion, forKey: .minimumProtocolVersion) }
         }
     }
 

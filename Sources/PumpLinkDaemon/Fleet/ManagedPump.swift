@@ -63,6 +63,7 @@ actor ManagedPump {
         var options = PumpConnection.Options()
         options.telemetryIntervalMs = telemetryIntervalMs
         options.session.bitsPerSecond = entry.baud
+        options.session.protocolVersions = entry.minimumProtocolVersion...ProtocolDefinitions.version
         options.beforeSendingChange = { [store, id = entry.id] requestID, type in
             // Only commands have an intent; the connection's own housekeeping is not audited.
             guard let intent = ManagedPump.sendingFor else { return }
@@ -261,7 +262,8 @@ actor ManagedPump {
             serialNumber: identity?.serialNumber,
             model: identity?.model,
             status: status,
-            uncertainRequests: ((try? store.unresolved(pumpID: id)) ?? []).map(\.requestID)
+            uncertainRequests: ((try? store.unresolved(pumpID: id)) ?? []).map(\.requestID),
+            protocolVersion: identity?.protocolVersion
         )
     }
 
