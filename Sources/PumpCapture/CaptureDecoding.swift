@@ -177,6 +177,8 @@ extension DecodedFrame {
             if !fields.isEmpty { text += "  " + fields }
         case .failure(.unknownMessageType):
             text += "  unknown message type, \(header.payloadLength)-byte payload"
+        case .failure(.sealed(let counter)):
+            text += "  sealed (counter \(counter), \(header.payloadLength - FrameLayout.counterLength) bytes; SPEC §8.4)"
         case .failure(.payload(_, let error)):
             text += "  undecodable payload (\(header.payloadLength) bytes): \(error)"
         }
@@ -464,6 +466,8 @@ struct JSONObject: Encodable {
         switch error {
         case .unknownMessageType(let type):
             self.init([("error", .string("unknownMessageType")), ("messageType", .unsigned(UInt64(type)))])
+        case .sealed(let counter):
+            self.init([("error", .string("sealed")), ("counter", .unsigned(counter))])
         case .payload(let type, let wireError):
             var object = JSONObject(wireError)
             object.fields.append(("messageType", .unsigned(UInt64(type.rawValue))))

@@ -135,6 +135,7 @@ public struct Frame: Sendable, Hashable {
 
     /// Decodes the payload as the message its type and direction say.
     public func message() throws(FrameMessageError) -> Message {
+        if header.isSealed, let counter = sealedCounter { throw .sealed(counter: counter) }
         guard let type = messageType else { throw .unknownMessageType(header.messageType) }
         do {
             return try Message(type: type, isResponse: header.isResponse, payload: payload)
@@ -146,6 +147,8 @@ public struct Frame: Sendable, Hashable {
 
 public enum FrameMessageError: Error, Hashable, Sendable {
     case unknownMessageType(UInt8)
+    /// A sealed payload (version 2, SPEC §8.4): only the session's keys open it.
+    case sealed(counter: UInt64)
     case payload(type: MessageType, WireError)
 }
 

@@ -119,6 +119,8 @@ struct SealedVectorTests {
             #expect(encoder.lastPacket.hexadecimal == vector.packet, "\(vector.name)")
             let frame = try #require(decodeWhole(line).first?.frame)
             #expect(frame.sealedCounter == vector.counter)
+            // Without the keys a sealed payload is no message (a capture shows it sealed).
+            #expect(throws: FrameMessageError.sealed(counter: vector.counter)) { try frame.message() }
             let opened = response ? try receivingHost.open(frame) : try receivingPump.open(frame)
             #expect(Array(opened.payload) == payload, "\(vector.name)")
             #expect(opened.header.requestID == vector.requestId && opened.header.messageType == vector.messageType)

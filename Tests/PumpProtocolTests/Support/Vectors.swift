@@ -114,6 +114,8 @@ extension JSON {
         switch error {
         case .unknownMessageType(let type):
             self = .object(["error": "unknownMessageType", "messageType": .int(type)])
+        case .sealed(let counter):
+            self = .object(["error": "sealed", "counter": .int(counter)])
         case .payload(let type, let wireError):
             var fields = JSON(wireError).objectFields
             fields["messageType"] = .int(type.rawValue)
