@@ -61,16 +61,22 @@ public struct Actor: Sendable, Hashable, Codable {
 public enum LinkState: Sendable, Hashable, Codable {
     case connecting
     case up
+    /// A session is open, but the pump's status is stale: nothing proven has come for a few
+    /// telemetry intervals, and status is being read with GetStatus.
+    case degraded(reason: String)
     case down(reason: String)
 
     private enum CodingKeys: String, CodingKey { case state, reason }
 
-    /// JSON: {"state": "up"} or {"state": "down", "reason": "..."}.
+    /// JSON: {"state": "up"}, or {"state": "down" or "degraded", "reason": "..."}.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
         case .connecting: try container.encode("connecting", forKey: .state)
         case .up: try container.encode("up", forKey: .state)
+        case .degraded(let reason):
+            try container.encode("degraded", forKey: .state)
+            try container.encode(reason, forKey: .reason)
         case .down(let reason):
             try container.encode("down", forKey: .state)
             try container.encode(reason, forKey: .reason)
@@ -82,10 +88,18 @@ public enum LinkState: Sendable, Hashable, Codable {
         switch try container.decode(String.self, forKey: .state) {
         case "connecting": self = .connecting
         case "up": self = .up
+        case "degraded": self = .degraded(reason: try container.decode(String.self, forKey: .reason))
         case "down": self = .down(reason: try container.decode(String.self, forKey: .reason))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .state, in: container, debugDescription: "unknown link state \(other)")
         }
+    }
+}
+
+extension LinkState {
+    var isDegraded: Bool {
+        if case .degraded = self { return true }
+        return false
     }
 }
 

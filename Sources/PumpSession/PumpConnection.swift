@@ -13,6 +13,9 @@ public actor PumpConnection {
     public enum State: Sendable, Hashable {
         case connecting
         case up(PumpIdentity)
+        /// The session is open, but no proven status has come for `staleAfterIntervals`
+        /// telemetry intervals: status is being read with GetStatus (SPEC §5.10).
+        case degraded(PumpIdentity, String)
         case down(String)
     }
 
@@ -20,6 +23,8 @@ public actor PumpConnection {
         public var session = SessionConfiguration()
         /// Milliseconds between streamed Status frames.
         public var telemetryIntervalMs: UInt32 = 1000
+        /// Status is stale after this many intervals without one: the link is then degraded.
+        public var staleAfterIntervals = 3
         /// First and longest wait between reconnection attempts.
         public var initialBackoff: Duration = .milliseconds(100)
         public var maximumBackoff: Duration = .seconds(2)
@@ -58,6 +63,9 @@ public actor PumpConnection {
     private var eventSubscribers: [Int: AsyncStream<Event>.Continuation] = [:]
     private var serial = 0
     private var syncing = false
+    /// When the last proven status arrived, streamed or read, and the last streamed one.
+    private var lastStatusAt = ContinuousClock.now
+    private var lastStreamedAt = ContinuousClock.now
     private var syncAgain = false
 
     /// - Parameters:
@@ -109,8 +117,11 @@ public actor PumpConnection {
 
     /// The session, if the link is up.
     public func session() throws(SessionError) -> PumpSession {
-        guard case .up = state, let current else { throw .notConnected }
-        return current
+        guard let current else { throw .notConnected }
+        switch state {
+        case .up, .degraded: return current
+        case .connecting, .down: throw .notConnected
+        }
     }
 
     // MARK: Running
@@ -162,9 +173,12 @@ public actor PumpConnection {
                 try await session.setTelemetry(intervalMs: options.telemetryIntervalMs)
             }
             set(.up(identity))
+            lastStatusAt = .now
+            lastStreamedAt = .now
             Task { await self.relay(updates) }
-            if await !session.isSealed, options.telemetryIntervalMs > 0 {
-                Task { await self.pollStatus(session) }
+            if options.telemetryIntervalMs > 0 {
+                let streamed = await session.isSealed
+                Task { await self.superviseStatus(session, identity: identity, streamed: streamed) }
             }
             await syncEvents()
             return session
@@ -195,20 +209,40 @@ public actor PumpConnection {
     }
 
     private func relay(_ updates: AsyncStream<Status>) async {
-        for await status in updates { await deliver(status) }
+        for await status in updates {
+            lastStreamedAt = .now
+            await deliver(status)
+        }
     }
 
-    /// Version 1's streamed Status is not authenticated (SPEC §5.10): on a version 1 link the
-    /// status comes from an authenticated GetStatus at the telemetry interval instead.
-    private func pollStatus(_ session: PumpSession) async {
+    /// Status has an age (SPEC §5.10). A sealed link streams it; when nothing has streamed for
+    /// `staleAfterIntervals` intervals the link is degraded and status is read with GetStatus
+    /// at the interval until the stream resumes. Version 1's stream is not authenticated, so a
+    /// version 1 link is read so at every interval, and degraded when those reads fail as long.
+    private func superviseStatus(_ session: PumpSession, identity: PumpIdentity, streamed: Bool) async {
         let interval = Duration.milliseconds(Int(options.telemetryIntervalMs))
-        while await session.isUp, !Task.isCancelled {
+        let staleAfter = interval * options.staleAfterIntervals
+        while !Task.isCancelled {
             try? await Task.sleep(for: interval)
+            guard await session.isUp, current === session else { return }
+            if streamed, ContinuousClock.now - lastStreamedAt < staleAfter {
+                if case .degraded = state { set(.up(identity)) }
+                continue
+            }
             if let status = try? await session.status() { await deliver(status) }
+            guard current === session else { return }
+            let silence = ContinuousClock.now - (streamed ? lastStreamedAt : lastStatusAt)
+            if silence >= staleAfter {
+                let what = streamed ? "no status streamed" : "no status read"
+                set(.degraded(identity, "\(what) for \(silence.components.seconds) s"))
+            } else if case .degraded = state {
+                set(.up(identity))
+            }
         }
     }
 
     private func deliver(_ status: Status) async {
+        lastStatusAt = .now
         for continuation in statusSubscribers.values { continuation.yield(status) }
         if status.lastEventSequence > eventCursor { await syncEvents() }
     }
@@ -250,6 +284,7 @@ public actor PumpConnection {
         state = new
         switch new {
         case .up(let identity): logger.info("link up", metadata: ["device.serial": "\(identity.serialNumber)"])
+        case .degraded(_, let reason): logger.warning("link degraded", metadata: ["reason": "\(reason)"])
         case .down(let reason): logger.warning("link down", metadata: ["reason": "\(reason)"])
         case .connecting: break
         }

@@ -190,4 +190,51 @@ struct AdversaryTests {
             try await stripped.session.connect()
         }
     }
+
+    /// A stream of status silenced on the line (the pump looks fine while an alarm goes unseen)
+    /// makes the link degraded within a few intervals; status is then read with GetStatus, and
+    /// the link is up again once the stream resumes.
+    @Test func aSilencedStatusStreamDegradesTheLinkAndStatusIsReadInstead() async throws {
+        let rig = AdversaryRig.make(configuration: Self.quiet)
+        defer { Task { await rig.stop() } }
+        var options = PumpConnection.Options()
+        options.session = Self.quiet
+        options.session.bitsPerSecond = nil
+        options.telemetryIntervalMs = 50
+        let hostEnd = rig.hostEnd
+        let connection = PumpConnection(path: "adversary", key: rig.key, options: options, open: { _ in hostEnd })
+        let states = await connection.states()
+        let telemetry = await connection.telemetry()
+        let running = Task { await connection.run() }
+        defer { running.cancel() }
+        var iterator = states.makeAsyncIterator()
+        while let state = await iterator.next() {
+            if case .up = state { break }
+        }
+        rig.adversary.setRule { frame, line, direction in
+            direction == .toHost && frame?.header.requestID == 0 ? [] : [line]
+        }
+        var reason: String?
+        while let state = await iterator.next() {
+            if case .degraded(_, let why) = state {
+                reason = why
+                break
+            }
+        }
+        #expect(reason?.contains("no status streamed") == true)
+        // While degraded, status still comes: read with GetStatus.
+        await rig.pump.withDevice { device, now in device.inject(.motorStall, nowMs: now) }
+        for await status in telemetry where status.alarmConditionMask & (1 << UInt32(AlarmCode.motorStall.rawValue)) != 0 {
+            break
+        }
+        rig.adversary.setRule(LineAdversary.forwardAll)
+        var recovered = false
+        while let state = await iterator.next() {
+            if case .up = state {
+                recovered = true
+                break
+            }
+        }
+        #expect(recovered)
+    }
 }

@@ -149,8 +149,11 @@ extension LineAdversary {
 /// An emulated pump and a session with a `LineAdversary` on the line between them.
 struct AdversaryRig {
     let pump: EmulatedPump<ModelPump>
+    /// A session on the host's end (not connected yet); or use `hostEnd` and `key` directly.
     let session: PumpSession
     let adversary: LineAdversary
+    let hostEnd: any ByteLink
+    let key: PairingKey
     let tasks: [Task<Void, Never>]
 
     static func make(
@@ -171,7 +174,7 @@ struct AdversaryRig {
         configuration.bitsPerSecond = nil
         let session = PumpSession(link: hostEnd, key: key, configuration: configuration)
         let tasks = [Task { await pump.serve(pumpEnd) }, Task { await adversary.run() }]
-        return AdversaryRig(pump: pump, session: session, adversary: adversary, tasks: tasks)
+        return AdversaryRig(pump: pump, session: session, adversary: adversary, hostEnd: hostEnd, key: key, tasks: tasks)
     }
 
     func stop() async {

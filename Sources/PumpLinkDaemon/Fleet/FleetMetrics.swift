@@ -1,6 +1,6 @@
 import Prometheus
 
-/// The daemon's Prometheus metrics (BRIEF §4): frames, check failures, retransmissions, link
+/// The daemon's Prometheus metrics (README, `/metrics`): frames, check failures, retransmissions, link
 /// state and reservoir per pump. Created once per pump; label values are the configured ids.
 struct PumpMetrics: Sendable {
     let framesSent: Counter
@@ -9,18 +9,32 @@ struct PumpMetrics: Sendable {
     let retransmissions: Counter
     let authenticationFailures: Counter
     let linkUp: Gauge
+    let linkDegraded: Gauge
     let reservoirMicroliters: Gauge
     let unacknowledgedAlarms: Gauge
 
     init(registry: PrometheusCollectorRegistry, pumpID: String) {
         let labels = [("pump", pumpID)]
-        framesSent = registry.makeCounter(name: "pumplink_frames_sent_total", labels: labels, help: "Frames sent to the pump")
-        framesReceived = registry.makeCounter(name: "pumplink_frames_received_total", labels: labels, help: "Intact frames received from the pump")
-        checkFailures = registry.makeCounter(name: "pumplink_check_failures_total", labels: labels, help: "Frames received with a failed CRC-32C")
-        retransmissions = registry.makeCounter(name: "pumplink_retransmissions_total", labels: labels, help: "Requests sent again after a timeout")
-        authenticationFailures = registry.makeCounter(name: "pumplink_authentication_failures_total", labels: labels, help: "Answers whose authentication tag failed")
-        linkUp = registry.makeGauge(name: "pumplink_link_up", labels: labels, help: "1 while a session with the pump is open")
-        reservoirMicroliters = registry.makeGauge(name: "pumplink_reservoir_microliters", labels: labels, help: "Reservoir volume the pump reports")
-        unacknowledgedAlarms = registry.makeGauge(name: "pumplink_unacknowledged_alarms", labels: labels, help: "Alarms raised and not acknowledged")
+        func counter(_ metric: String, _ help: String) -> Counter {
+            registry.makeCounter(descriptor: Self.name(metric, "total", help), labels: labels)
+        }
+        func gauge(_ metric: String, _ unit: String, _ help: String) -> Gauge {
+            registry.makeGauge(descriptor: Self.name(metric, unit, help), labels: labels)
+        }
+        framesSent = counter("frames_sent", "Frames sent to the pump")
+        framesReceived = counter("frames_received", "Intact frames received from the pump")
+        checkFailures = counter("check_failures", "Frames received with a failed CRC-32C")
+        retransmissions = counter("retransmissions", "Requests sent again after a timeout")
+        authenticationFailures = counter(
+            "authentication_failures", "Frames from the pump that did not authenticate or open: forged, replayed, altered")
+        linkUp = gauge("link", "up", "1 while a session with the pump is open")
+        linkDegraded = gauge("link", "degraded", "1 while the session is open but no proven status has come for a few telemetry intervals")
+        reservoirMicroliters = gauge("reservoir", "microliters", "Reservoir volume the pump reports")
+        unacknowledgedAlarms = gauge("unacknowledged", "alarms", "Alarms raised and not acknowledged")
+    }
+
+    /// pumplink_METRIC_UNIT, the names the metrics have always had.
+    private static func name(_ metric: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "pumplink", metricName: metric, unitName: unit, helpText: help)
     }
 }

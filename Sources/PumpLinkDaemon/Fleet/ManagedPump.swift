@@ -143,14 +143,22 @@ actor ManagedPump {
         case .connecting:
             link = .connecting
         case .up(let identity):
+            let recovered = link.isDegraded
             link = .up
             self.identity = identity
             metrics.linkUp.set(Int64(1))
-            try? store.updateIdentity(id: id, serialNumber: identity.serialNumber, model: identity.model)
-            await caughtUp()
+            metrics.linkDegraded.set(Int64(0))
+            if !recovered {
+                try? store.updateIdentity(id: id, serialNumber: identity.serialNumber, model: identity.model)
+                await caughtUp()
+            }
+        case .degraded(_, let reason):
+            link = .degraded(reason: reason)
+            metrics.linkDegraded.set(Int64(1))
         case .down(let reason):
             link = .down(reason: reason)
             metrics.linkUp.set(Int64(0))
+            metrics.linkDegraded.set(Int64(0))
         }
         publish(.link(pumpID: id, state: link))
     }
