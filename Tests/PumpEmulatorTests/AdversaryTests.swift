@@ -24,8 +24,9 @@ struct AdversaryTests {
     /// The double dose: the answer to an executed bolus is dropped, and the answer to the
     /// host's question "did it run?" is forged as "not remembered". The host must never take
     /// that for "not executed"; the pump's own, sealed answer says it ran.
-    @Test func aForgedQueryAnswerCannotMakeAnExecutedBolusLookNotExecuted() async throws {
-        let rig = AdversaryRig.make(configuration: Self.quiet)
+    @Test("a forged query answer cannot make an executed bolus look not executed", arguments: [1, 2] as [UInt8])
+    func aForgedQueryAnswerCannotMakeAnExecutedBolusLookNotExecuted(version: UInt8) async throws {
+        let rig = AdversaryRig.make(pumpVersions: version...version, configuration: Self.quiet)
         defer { Task { await rig.stop() } }
         try await rig.session.connect()
         let bolusID = await rig.session.upcomingRequestID
@@ -43,12 +44,13 @@ struct AdversaryTests {
         let forged = QueryRequestResponse(
             requestId: bolusID, state: .notRemembered, lastExecutedRequestId: bolusID - 1,
             oldestRememberedRequestId: bolusID + 1, responseType: 0, responsePayload: [])
+        let forgeries = [
+            LineAdversary.clearFrame(forged, requestID: queryID),
+            LineAdversary.fakeSealed(type: .queryRequest, requestID: queryID, response: true),
+        ]
+        #expect(forgeries.allSatisfy { !$0.isEmpty })
         rig.adversary.setRule { frame, line, direction in
-            guard direction == .toHost, let frame, frame.header.requestID >= queryID else { return [line] }
-            return [
-                LineAdversary.clearFrame(forged, requestID: frame.header.requestID),
-                LineAdversary.fakeSealed(type: .queryRequest, requestID: frame.header.requestID, response: true),
-            ]
+            direction == .toHost && frame?.header.requestID == queryID ? forgeries : [line]
         }
         await #expect(throws: SessionError.timedOut(.queryRequest)) {
             _ = try await rig.session.resolve(requestID: bolusID)
@@ -113,10 +115,11 @@ struct AdversaryTests {
 
     /// Junk frames carrying the awaited request id, one every 50 ms, used to restart the wait for
     /// the answer each time, forever. A request's wait now ends on time.
-    @Test func junkCarryingTheAwaitedIdDoesNotExtendTheWait() async throws {
+    @Test("junk carrying the awaited id does not extend the wait", arguments: [1, 2] as [UInt8])
+    func junkCarryingTheAwaitedIdDoesNotExtendTheWait(version: UInt8) async throws {
         var configuration = Self.quiet
         configuration.attempts = 2
-        let rig = AdversaryRig.make(configuration: configuration)
+        let rig = AdversaryRig.make(pumpVersions: version...version, configuration: configuration)
         defer { Task { await rig.stop() } }
         try await rig.session.connect()
         try await rig.session.setTelemetry(intervalMs: 50)
@@ -139,11 +142,12 @@ struct AdversaryTests {
 
     /// Forged answers to the keepalive Pings, while the pump is cut off, used to keep the link
     /// "up" for ever. Only proven frames count as signs of life.
-    @Test func forgedPingAnswersDoNotKeepADeadLinkUp() async throws {
+    @Test("forged Ping answers do not keep a dead link up", arguments: [1, 2] as [UInt8])
+    func forgedPingAnswersDoNotKeepADeadLinkUp(version: UInt8) async throws {
         var configuration = SessionConfiguration()
         configuration.keepaliveInterval = .milliseconds(100)
         configuration.linkTimeout = .milliseconds(500)
-        let rig = AdversaryRig.make(configuration: configuration)
+        let rig = AdversaryRig.make(pumpVersions: version...version, configuration: configuration)
         defer { Task { await rig.stop() } }
         try await rig.session.connect()
         // The pump is cut off both ways; each Ping is answered by the adversary, in clear and
