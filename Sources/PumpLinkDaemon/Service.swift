@@ -24,6 +24,8 @@ public protocol PumpService: Sendable {
     func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse
     /// The audit log, newest first.
     func audit(pump id: String?, limit: Int) async throws(DaemonError) -> [AuditRecord]
+    /// The audit log's hash chain: its row count and last hash (`GET /v1/health`).
+    func auditHead() async throws(DaemonError) -> AuditHead
 
     /// The pump's link capture (SPEC §15): whether it runs, its files and counts.
     func captureStatus(_ id: String) async throws(DaemonError) -> CaptureStatus
@@ -153,6 +155,18 @@ public struct RefillResult: Sendable, Hashable, Codable {
 }
 
 /// One line of the audit log: who asked what of which pump, when, and how it ended.
+/// The head of the audit log's hash chain (docs/RELIABILITY.md): rows in the log and the last
+/// row's SHA-256 (hex; 64 zeros for an empty log). Kept elsewhere, it shows rows cut off the end.
+public struct AuditHead: Sendable, Hashable, Codable {
+    public var rows: Int64
+    public var headHash: String
+
+    public init(rows: Int64, headHash: String) {
+        self.rows = rows
+        self.headHash = headHash
+    }
+}
+
 public struct AuditRecord: Sendable, Hashable, Codable {
     public var id: Int64
     public var timeMs: UInt64

@@ -146,6 +146,10 @@ actor FakePumpService: PumpService {
         return stream
     }
 
+    func auditHead() async throws(DaemonError) -> AuditHead {
+        AuditHead(rows: 0, headHash: String(repeating: "0", count: 64))
+    }
+
     func metricsText() async -> String {
         calls.append("metrics")
         return "# TYPE pumplink_frames_total counter\npumplink_frames_total 3\n"

@@ -64,7 +64,7 @@ struct APIHandlers<Service: PumpService>: Sendable {
         let query = try queryParameters(request, allowed: endpoint.queryParameters)
         switch endpoint {
         case .health:
-            return try json.response(HealthBody(status: "ok"))
+            return try json.response(HealthBody(status: "ok", audit: try await service.auditHead()))
         case .metrics:
             let text = await service.metricsText()
             return Response(

@@ -172,6 +172,15 @@ public final class PumpFleet: PumpService {
         }
     }
 
+    public func auditHead() async throws(DaemonError) -> AuditHead {
+        do {
+            let head = try store.auditChainHead()
+            return AuditHead(rows: head.rows, headHash: head.headHash)
+        } catch {
+            throw DaemonError(.internalError, "reading the audit log: \(error)")
+        }
+    }
+
     public func updates() async -> AsyncStream<PumpUpdate> {
         hub.subscribe()
     }
