@@ -16,7 +16,10 @@ public protocol PumpService: Sendable {
     /// the review accepts it.
     func push(_ id: String, program: Program, override: Override?, by actor: Actor) async throws(DaemonError) -> PushResult
     func refill(_ id: String, aspiratedMicroliters: UInt32, newVolumeMicroliters: UInt32, by actor: Actor) async throws(DaemonError) -> RefillResult
-    func clinicianBolus(_ id: String, _ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse
+    /// Checked against the drug library first (`ClinicianBolusReview`); `override` passes its soft limits.
+    func clinicianBolus(
+        _ id: String, _ request: ClinicianBolusRequest, override: Override?, catheterVolumeMicroliters: UInt32?, by actor: Actor
+    ) async throws(DaemonError) -> ClinicianBolusResponse
     func patientBolus(_ id: String, by actor: Actor) async throws(DaemonError) -> PatientBolusResponse
     func suspend(_ id: String, by actor: Actor) async throws(DaemonError) -> SuspendResponse
     func resume(_ id: String, by actor: Actor) async throws(DaemonError) -> ResumeResponse

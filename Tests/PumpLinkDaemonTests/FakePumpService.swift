@@ -82,7 +82,9 @@ actor FakePumpService: PumpService {
                 reservoirMicroliters: newVolumeMicroliters, eventSequence: 9))
     }
 
-    func clinicianBolus(_ id: String, _ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse {
+    func clinicianBolus(
+        _ id: String, _ request: ClinicianBolusRequest, override: Override?, catheterVolumeMicroliters: UInt32?, by actor: Actor
+    ) async throws(DaemonError) -> ClinicianBolusResponse {
         try record("clinicianBolus \(request.kind.name) \(request.doseMicrograms)", id, actor)
         return ClinicianBolusResponse(
             kind: request.kind, doseMicrograms: request.doseMicrograms, volumeMicroliters: request.volumeMicroliters,
