@@ -98,6 +98,13 @@ struct BolusLimitAndAuditTests {
             #expect(withoutReason.status == 409)
             #expect(Self.error(withoutReason.body).code == "overrideRequired")
             #expect(await rig.pump.status().bolusActive == 0)
+            // A blank reason, or a misspelt field, is a bad request: nothing is checked or sent.
+            var blank = bolus
+            blank["override"] = ["reason": "  "]
+            #expect(try await Self.post(client, "/bolus/clinician", blank).status == 400)
+            var misspelt = bolus
+            misspelt["catheterVolume"] = 150
+            #expect(try await Self.post(client, "/bolus/clinician", misspelt).status == 400)
             var overridden = bolus
             overridden["override"] = ["reason": "incident pain, agreed with the pain team"]
             let given = try await Self.post(client, "/bolus/clinician", overridden)
