@@ -109,10 +109,10 @@ public enum ClinicianBolusReview {
     /// `nowMs`, with `events` the pump's recent events.
     ///
     /// - Volumes: a single or bridge dose becomes a volume at the program's concentration
-    ///   (rounded up); a priming volume is checked against `catheterVolumeMicroliters` when it is
-    ///   stated (more than the catheter holds would push drug into the patient: refused), and
-    ///   against the library's priming limits always (its soft limit only when no catheter
-    ///   volume is stated).
+    ///   (rounded up); a priming volume above `catheterVolumeMicroliters`, when it is stated, is
+    ///   refused (more than the catheter holds pushes drug into the patient), and so is one above
+    ///   the library's soft priming volume when no catheter volume is stated; the hard priming
+    ///   volume applies always, the soft one (with an override) below a stated catheter volume.
     /// - The day's total: the program's largest scheduled daily dose (basal rounded up and
     ///   periodic boluses), plus the dose of every single, bridge and patient bolus whose
     ///   `bolusStarted` event is within the 24 h before `nowMs` (a start stamped after `nowMs`
@@ -164,17 +164,18 @@ public enum ClinicianBolusReview {
             findings.append(Finding(.hard, .clinicianBolusVolumeHardMaximum,
                                     "A \(kind) bolus of \(volume) µL is above the hard maximum of \(volumeLimit.hard) µL.",
                                     value: Int64(volume), limit: Int64(clamping: volumeLimit.hard)))
-        } else if request.kind == .priming, let catheter = catheterVolumeMicroliters {
-            if volume > UInt64(catheter) {
-                findings.append(Finding(.hard, .clinicianBolusAboveCatheterVolume,
-                                        "A priming bolus of \(volume) µL is more than the catheter's \(catheter) µL: the rest would be injected.",
-                                        value: Int64(volume), limit: Int64(catheter)))
-            }
+        } else if request.kind == .priming, let catheter = catheterVolumeMicroliters, volume > UInt64(catheter) {
+            findings.append(Finding(.hard, .clinicianBolusAboveCatheterVolume,
+                                    "A priming bolus of \(volume) µL is more than the catheter's \(catheter) µL: the rest would be injected.",
+                                    value: Int64(volume), limit: Int64(catheter)))
+        } else if request.kind == .priming, catheterVolumeMicroliters == nil, volume > volumeLimit.soft {
+            // Nothing says how much the catheter holds: only what certainly fits is primed.
+            findings.append(Finding(.hard, .clinicianBolusPrimingWithoutCatheterVolume,
+                                    "A priming bolus of \(volume) µL is above the \(volumeLimit.soft) µL allowed when no catheter volume is stated.",
+                                    value: Int64(volume), limit: Int64(clamping: volumeLimit.soft)))
         } else if volume > volumeLimit.soft {
             findings.append(Finding(.soft, .clinicianBolusVolumeSoftMaximum,
-                                    request.kind == .priming
-                                        ? "A priming bolus of \(volume) µL is above the soft maximum of \(volumeLimit.soft) µL, and no catheter volume is stated."
-                                        : "A \(kind) bolus of \(volume) µL is above the soft maximum of \(volumeLimit.soft) µL.",
+                                    "A \(kind) bolus of \(volume) µL is above the soft maximum of \(volumeLimit.soft) µL.",
                                     value: Int64(volume), limit: Int64(clamping: volumeLimit.soft)))
         }
         // durationMinutes ≥ 1 (validated); volume < 2^32 · 1000, so no overflow.

@@ -35,7 +35,7 @@ extension DrugLibrary {
             "Only morphine and ziconotide are approved for intrathecal pain therapy in these pumps and baclofen for spasticity; the other drugs are used off-label.",
             "hardIncreaseFactor: a daily dose this many times the running one is refused (tenfold entry error); perHourEntryFactor: a step this many times the median step rate looks like a per-hour entry; lowReservoirNoticeDays: a low-reservoir alarm projected within this many days is shown.",
             "A file given to the daemon overrides this library: each drug it names is replaced whole, each top-level setting it gives replaces the default; drugs it does not name keep these figures.",
-            "clinicianBolus: per kind, soft and hard limits of one bolus's dose (single, bridge; µg), volume (µL; a dose at the program's concentration) and rate (µL/h); a priming bolus is never more than the catheter volume stated with it. Each single or bridge bolus also counts toward dailyDoseMicrograms with the program and the boluses of the last 24 h. A drug entry without clinicianBolus keeps these figures.",
+            "clinicianBolus: per kind, soft and hard limits of one bolus's dose (single, bridge; µg), volume (µL; a dose at the program's concentration) and rate (µL/h); a priming bolus is never more than the catheter volume stated with it, nor, without one, than the soft priming volume. Each single or bridge bolus also counts toward dailyDoseMicrograms with the program and the boluses of the last 24 h. A drug entry without clinicianBolus keeps these figures.",
         ],
         drugs: [
             .morphine: DrugLimits(

@@ -54,8 +54,9 @@ public import PumpProtocol
 /// | `clinicianBolus.doseHardMaximum` | hard | clinician bolus | single or bridge dose > the kind's hard maximum | µg |
 /// | `clinicianBolus.doseSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard) | µg |
 /// | `clinicianBolus.volumeHardMaximum` | hard | clinician bolus | volume (priming: as asked; else dose at the program's concentration, rounded up) > hard maximum | µL |
-/// | `clinicianBolus.volumeSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard); not checked for a priming bolus whose catheter volume is stated | µL |
+/// | `clinicianBolus.volumeSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard) | µL |
 /// | `clinicianBolus.aboveCatheterVolume` | hard | clinician bolus | priming volume > the catheter volume stated with the request | µL |
+/// | `clinicianBolus.primingWithoutCatheterVolume` | hard | clinician bolus | no catheter volume stated and priming volume > the priming soft maximum | µL |
 /// | `clinicianBolus.rateHardMaximum` | hard | clinician bolus | volume ÷ duration > hard maximum | µL/h |
 /// | `clinicianBolus.rateSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard) | µL/h |
 /// | `clinicianBolus.dailyHardMaximum` | hard | clinician bolus | program's largest scheduled day + single, bridge and patient boluses started in the last 24 h + this dose > the drug's daily hard maximum | µg/day |

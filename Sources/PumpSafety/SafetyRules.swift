@@ -37,6 +37,7 @@ public enum SafetyRule: String, Sendable, Hashable, CaseIterable, Codable {
     case clinicianBolusVolumeHardMaximum = "clinicianBolus.volumeHardMaximum"
     case clinicianBolusVolumeSoftMaximum = "clinicianBolus.volumeSoftMaximum"
     case clinicianBolusAboveCatheterVolume = "clinicianBolus.aboveCatheterVolume"
+    case clinicianBolusPrimingWithoutCatheterVolume = "clinicianBolus.primingWithoutCatheterVolume"
     case clinicianBolusRateHardMaximum = "clinicianBolus.rateHardMaximum"
     case clinicianBolusRateSoftMaximum = "clinicianBolus.rateSoftMaximum"
     case clinicianBolusDailyHardMaximum = "clinicianBolus.dailyHardMaximum"

@@ -91,6 +91,13 @@ struct BolusLimitAndAuditTests {
             ])
             #expect(overCatheter.status == 409)
             #expect(Self.error(overCatheter.body).details["findings"] == "clinicianBolus.aboveCatheterVolume")
+            // No catheter volume stated: only the library's soft priming volume, override or not.
+            let unknownCatheter = try await Self.post(client, "/bolus/clinician", [
+                "kind": "priming", "doseMicrograms": 0, "volumeMicroliters": 400, "durationMinutes": 10,
+                "override": ["reason": "new catheter"],
+            ])
+            #expect(unknownCatheter.status == 409)
+            #expect(Self.error(unknownCatheter.body).details["findings"] == "clinicianBolus.primingWithoutCatheterVolume")
 
             // Above the soft dose: needs an override with a reason, then given and audited with it.
             let bolus: [String: Any] = ["kind": "single", "doseMicrograms": 1500, "volumeMicroliters": 0, "durationMinutes": 60]
@@ -114,7 +121,7 @@ struct BolusLimitAndAuditTests {
         }
         let audit = try await Self.audit(daemon.fleet)
         let refused = audit.filter { $0.action == "bolus.clinician" && $0.outcome == "refused" }
-        #expect(refused.count == 4)
+        #expect(refused.count == 5)
         #expect(refused.contains { $0.detail.contains("clinicianBolus.volumeHardMaximum") && $0.parameters.contains("19000") })
         #expect(audit.contains {
             $0.action == "bolus.clinician" && $0.outcome == "done" && $0.parameters.contains("incident pain, agreed with the pain team")

@@ -65,10 +65,15 @@ import Testing
     }
 
     @Test func primingIsCheckedAgainstTheCatheterWhenItIsStated() {
-        // No catheter volume: above the library's soft priming volume needs an override.
-        #expect(Self.rules(Self.review(.priming, volume: 400, minutes: 10)) == ["clinicianBolus.volumeSoftMaximum"])
-        // A stated catheter of 450 µL: 400 µL fills it, accepted without override.
-        #expect(Self.review(.priming, volume: 400, minutes: 10, catheter: 450).verdict == .accepted)
+        // No catheter volume: above the library's soft priming volume is refused, override or not.
+        let unknown = Self.review(.priming, volume: 400, minutes: 10, override: Override(reason: "new catheter"))
+        #expect(unknown.verdict == .rejected)
+        #expect(Self.rules(unknown) == ["clinicianBolus.primingWithoutCatheterVolume"])
+        #expect(Self.review(.priming, volume: 300, minutes: 10).verdict == .accepted)
+        // A stated catheter of 450 µL: 400 µL fills it; above the soft priming volume, an override.
+        #expect(Self.rules(Self.review(.priming, volume: 400, minutes: 10, catheter: 450)) == ["clinicianBolus.volumeSoftMaximum"])
+        #expect(Self.review(.priming, volume: 400, minutes: 10, catheter: 450, override: Override(reason: "long catheter")).verdict == .acceptedWithOverride)
+        #expect(Self.review(.priming, volume: 250, minutes: 10, catheter: 450).verdict == .accepted)
         // More than the catheter holds: refused, whatever the library's limits allow.
         let over = Self.review(.priming, volume: 200, minutes: 10, catheter: 150)
         #expect(over.verdict == .rejected)
