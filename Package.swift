@@ -98,7 +98,11 @@ let package = Package(
         // The daemon's database: each pump's event history and the audit log, in SQLite.
         .target(
             name: "PumpStore",
-            dependencies: ["PumpProtocol", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: [
+                "PumpProtocol",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
             swiftSettings: swiftSettings
         ),
         // The daemon: the fleet of pump connections and its HTTP API.
@@ -145,6 +149,7 @@ let package = Package(
                 "PumpCapture",
                 "PumpSafety",
                 "PumpSession",
+                "PumpStore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

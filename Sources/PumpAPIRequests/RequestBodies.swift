@@ -101,6 +101,41 @@ extension ClinicianBolusRequest {
     }
 }
 
+/// `POST /v1/pumps/{id}/bolus/clinician`: the protocol's request (SPEC §6.19), an override for
+/// the drug library's soft limits, and the catheter volume a priming bolus is checked against.
+public struct ClinicianBolusBody: Codable, Sendable, Hashable {
+    public var kind: BolusKind
+    public var doseMicrograms: UInt32
+    public var volumeMicroliters: UInt32
+    public var durationMinutes: UInt16
+    /// Needed to pass soft limits; its reason is recorded in the audit log.
+    public var override: Override?
+    /// The catheter's dead space, µL, if known: a priming bolus may not be larger.
+    public var catheterVolumeMicroliters: UInt32?
+
+    public init(_ request: ClinicianBolusRequest, override: Override? = nil, catheterVolumeMicroliters: UInt32? = nil) {
+        kind = request.kind
+        doseMicrograms = request.doseMicrograms
+        volumeMicroliters = request.volumeMicroliters
+        durationMinutes = request.durationMinutes
+        self.override = override
+        self.catheterVolumeMicroliters = catheterVolumeMicroliters
+    }
+
+    public var request: ClinicianBolusRequest {
+        ClinicianBolusRequest(kind: kind, doseMicrograms: doseMicrograms, volumeMicroliters: volumeMicroliters, durationMinutes: durationMinutes)
+    }
+
+    /// The body if its request is valid (`ClinicianBolusRequest.validated`) and an override gives a reason.
+    public func validated() throws(RequestError) -> Self {
+        _ = try request.validated()
+        if let override, override.reason.allSatisfy(\.isWhitespace) {
+            throw RequestError.badRequest("override.reason must not be empty", details: ["field": "override.reason"])
+        }
+        return self
+    }
+}
+
 extension SetClockRequest {
     /// The body of `POST /v1/pumps/{id}/clock` if it is within the definitions' ranges.
     public func validated() throws(RequestError) -> Self {

@@ -16,7 +16,10 @@ public protocol PumpService: Sendable {
     /// the review accepts it.
     func push(_ id: String, program: Program, override: Override?, by actor: Actor) async throws(DaemonError) -> PushResult
     func refill(_ id: String, aspiratedMicroliters: UInt32, newVolumeMicroliters: UInt32, by actor: Actor) async throws(DaemonError) -> RefillResult
-    func clinicianBolus(_ id: String, _ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse
+    /// Checked against the drug library first (`ClinicianBolusReview`); `override` passes its soft limits.
+    func clinicianBolus(
+        _ id: String, _ request: ClinicianBolusRequest, override: Override?, catheterVolumeMicroliters: UInt32?, by actor: Actor
+    ) async throws(DaemonError) -> ClinicianBolusResponse
     func patientBolus(_ id: String, by actor: Actor) async throws(DaemonError) -> PatientBolusResponse
     func suspend(_ id: String, by actor: Actor) async throws(DaemonError) -> SuspendResponse
     func resume(_ id: String, by actor: Actor) async throws(DaemonError) -> ResumeResponse
@@ -24,6 +27,8 @@ public protocol PumpService: Sendable {
     func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse
     /// The audit log, newest first.
     func audit(pump id: String?, limit: Int) async throws(DaemonError) -> [AuditRecord]
+    /// The audit log's hash chain: its row count and last hash (`GET /v1/health`).
+    func auditHead() async throws(DaemonError) -> AuditHead
 
     /// The pump's link capture (SPEC §15): whether it runs, its files and counts.
     func captureStatus(_ id: String) async throws(DaemonError) -> CaptureStatus
@@ -176,6 +181,18 @@ public struct RefillResult: Sendable, Hashable, Codable {
 }
 
 /// One line of the audit log: who asked what of which pump, when, and how it ended.
+/// The head of the audit log's hash chain (docs/RELIABILITY.md): rows in the log and the last
+/// row's SHA-256 (hex; 64 zeros for an empty log). Kept elsewhere, it shows rows cut off the end.
+public struct AuditHead: Sendable, Hashable, Codable {
+    public var rows: Int64
+    public var headHash: String
+
+    public init(rows: Int64, headHash: String) {
+        self.rows = rows
+        self.headHash = headHash
+    }
+}
+
 public struct AuditRecord: Sendable, Hashable, Codable {
     public var id: Int64
     public var timeMs: UInt64

@@ -3,12 +3,13 @@ public import PumpProtocol
 
 /// The clinical limits the daemon checks a program against before it reaches a pump (BRIEF §3):
 /// per drug, the concentrations allowed, the daily-dose limits, the largest increase against
-/// the running program and the patient-bolus limits. Hard limits reject; soft limits need an
-/// override with a reason.
+/// the running program, the patient-bolus limits and the clinician-bolus limits
+/// (`ClinicianBolusLimits`). Hard limits reject; soft limits need an override with a reason.
 ///
 /// `DrugLibrary.standard` is the shipped default (its JSON form is protocol/drug-library.json).
 /// A library file overrides it: `DrugLibrary.load(from:)` starts from the standard library and
-/// replaces each drug the file names, whole (every field of that drug must be given), and each
+/// replaces each drug the file names, whole (every field of that drug must be given, except
+/// `clinicianBolus`: without it the drug keeps the standard library's), and each
 /// top-level setting the file gives. A drug cannot be removed; to forbid one, give it a
 /// concentration range no program can meet (maximum 0).
 ///
@@ -48,6 +49,18 @@ public import PumpProtocol
 /// | `patientBolus.notEnabled` | hard | patient bolus | the active program allows no patient bolus | – |
 /// | `patientBolus.dailyMaximum` | hard | patient bolus | `maxPerDay` patient boluses already started in the last 24 h | count |
 /// | `patientBolus.lockout` | hard | patient bolus | the previous patient bolus started less than the lockout ago | ms since it |
+/// | `clinicianBolus.noProgram` | hard | clinician bolus | no program runs, so the drug and its concentration are unknown | – |
+/// | `clinicianBolus.notInLibrary` | hard | clinician bolus | the library has no clinician-bolus limits for the drug | – |
+/// | `clinicianBolus.doseHardMaximum` | hard | clinician bolus | single or bridge dose > the kind's hard maximum | µg |
+/// | `clinicianBolus.doseSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard) | µg |
+/// | `clinicianBolus.volumeHardMaximum` | hard | clinician bolus | volume (priming: as asked; else dose at the program's concentration, rounded up) > hard maximum | µL |
+/// | `clinicianBolus.volumeSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard) | µL |
+/// | `clinicianBolus.aboveCatheterVolume` | hard | clinician bolus | priming volume > the catheter volume stated with the request | µL |
+/// | `clinicianBolus.primingWithoutCatheterVolume` | hard | clinician bolus | no catheter volume stated and priming volume > the priming soft maximum | µL |
+/// | `clinicianBolus.rateHardMaximum` | hard | clinician bolus | volume ÷ duration > hard maximum | µL/h |
+/// | `clinicianBolus.rateSoftMaximum` | soft | clinician bolus | the same > soft maximum (and ≤ hard) | µL/h |
+/// | `clinicianBolus.dailyHardMaximum` | hard | clinician bolus | program's largest scheduled day + single, bridge and patient boluses started in the last 24 h + this dose > the drug's daily hard maximum | µg/day |
+/// | `clinicianBolus.dailySoftMaximum` | soft | clinician bolus | the same > daily soft maximum (and ≤ hard) | µg/day |
 public struct DrugLibrary: Sendable, Hashable, Codable {
     /// Increases by this factor or more against the active program are refused (a tenfold
     /// entry error, BRIEF §8); decreases by it need an override.
@@ -144,6 +157,9 @@ public struct DrugLibrary: Sendable, Hashable, Codable {
         // Sorted so that the first bad entry reported does not depend on dictionary order.
         for (name, limits) in named.sorted(by: { $0.key < $1.key }) {
             guard let drug = Drug(name: name) else { throw DrugLibraryError.unknownDrug(name) }
+            var limits = limits
+            // A drug entry written before clinician-bolus limits existed keeps the standard ones.
+            if limits.clinicianBolus == nil { limits.clinicianBolus = DrugLibrary.standard.drugs[drug]?.clinicianBolus }
             try limits.check(drug: drug)
             library.drugs[drug] = limits
         }
@@ -235,6 +251,10 @@ public struct DrugLimits: Sendable, Hashable, Codable {
     public var patientBolusDoseMicrograms: SoftHardLimit
     /// Patient bolus dose × maximum per day, µg/day.
     public var patientBolusDailyMicrograms: SoftHardLimit
+    /// The clinician boluses (single, bridge, priming). Nil only in a library built in code
+    /// without them: every clinician bolus of the drug is then refused. A file's drug entry
+    /// that omits them keeps the standard library's for that drug.
+    public var clinicianBolus: ClinicianBolusLimits?
     /// The fields whose figures are assumed defaults, not label or consensus figures.
     public var assumed: [String]
     /// Where the figures come from.
@@ -249,6 +269,7 @@ public struct DrugLimits: Sendable, Hashable, Codable {
         maximumIncreasePercent: UInt32 = 50,
         patientBolusDoseMicrograms: SoftHardLimit,
         patientBolusDailyMicrograms: SoftHardLimit,
+        clinicianBolus: ClinicianBolusLimits? = nil,
         assumed: [String] = [],
         note: String = ""
     ) {
@@ -260,6 +281,7 @@ public struct DrugLimits: Sendable, Hashable, Codable {
         self.maximumIncreasePercent = maximumIncreasePercent
         self.patientBolusDoseMicrograms = patientBolusDoseMicrograms
         self.patientBolusDailyMicrograms = patientBolusDailyMicrograms
+        self.clinicianBolus = clinicianBolus
         self.assumed = assumed
         self.note = note
     }
@@ -267,7 +289,7 @@ public struct DrugLimits: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case label, approvedIndication, concentrationMicrogramsPerMilliliter, dailyDoseMicrograms
         case startingDoseMaximumMicrogramsPerDay, maximumIncreasePercent
-        case patientBolusDoseMicrograms, patientBolusDailyMicrograms, assumed, note
+        case patientBolusDoseMicrograms, patientBolusDailyMicrograms, clinicianBolus, assumed, note
     }
 
     public init(from decoder: any Decoder) throws {
@@ -281,6 +303,7 @@ public struct DrugLimits: Sendable, Hashable, Codable {
         maximumIncreasePercent = try container.decode(UInt32.self, forKey: .maximumIncreasePercent)
         patientBolusDoseMicrograms = try container.decode(SoftHardLimit.self, forKey: .patientBolusDoseMicrograms)
         patientBolusDailyMicrograms = try container.decode(SoftHardLimit.self, forKey: .patientBolusDailyMicrograms)
+        clinicianBolus = try container.decodeIfPresent(ClinicianBolusLimits.self, forKey: .clinicianBolus)
         assumed = try container.decodeIfPresent([String].self, forKey: .assumed) ?? []
         note = try container.decodeIfPresent(String.self, forKey: .note) ?? ""
     }
@@ -300,8 +323,16 @@ public struct DrugLimits: Sendable, Hashable, Codable {
             ("patientBolusDoseMicrograms", patientBolusDoseMicrograms),
             ("patientBolusDailyMicrograms", patientBolusDailyMicrograms),
         ]
-        for (field, limit) in pairs where limit.soft > limit.hard {
+        for (field, limit) in pairs + (clinicianBolus?.namedLimits ?? []) where limit.soft > limit.hard {
             throw .softAboveHard(drug: drug.name, field: field, soft: limit.soft, hard: limit.hard)
+        }
+        if let clinicianBolus {
+            for (field, kind) in [("single", clinicianBolus.single), ("bridge", clinicianBolus.bridge)] where kind.doseMicrograms == nil {
+                throw .missingField(path: "drugs.\(drug.name).clinicianBolus.\(field).doseMicrograms")
+            }
+            if clinicianBolus.priming.doseMicrograms != nil {
+                throw .unknownField(path: "drugs.\(drug.name).clinicianBolus.priming.doseMicrograms")
+            }
         }
         if let starting = startingDoseMaximumMicrogramsPerDay, starting > dailyDoseMicrograms.hard {
             throw .softAboveHard(drug: drug.name, field: "startingDoseMaximumMicrogramsPerDay",
@@ -354,7 +385,7 @@ private struct AnyKey: CodingKey {
 }
 
 /// Refuses keys outside `known`: a misspelt optional field would otherwise drop a limit silently.
-private func rejectUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
+func rejectUnknownKeys(_ decoder: any Decoder, known: [String]) throws {
     let container = try decoder.container(keyedBy: AnyKey.self)
     for key in container.allKeys.sorted(by: { $0.stringValue < $1.stringValue }) where !known.contains(key.stringValue) {
         let path = (decoder.codingPath + [key]).map(\.stringValue).joined(separator: ".")

@@ -30,6 +30,18 @@ public enum SafetyRule: String, Sendable, Hashable, CaseIterable, Codable {
     case patientBolusNotEnabled = "patientBolus.notEnabled"
     case patientBolusDailyMaximum = "patientBolus.dailyMaximum"
     case patientBolusLockout = "patientBolus.lockout"
+    case clinicianBolusNoProgram = "clinicianBolus.noProgram"
+    case clinicianBolusNotInLibrary = "clinicianBolus.notInLibrary"
+    case clinicianBolusDoseHardMaximum = "clinicianBolus.doseHardMaximum"
+    case clinicianBolusDoseSoftMaximum = "clinicianBolus.doseSoftMaximum"
+    case clinicianBolusVolumeHardMaximum = "clinicianBolus.volumeHardMaximum"
+    case clinicianBolusVolumeSoftMaximum = "clinicianBolus.volumeSoftMaximum"
+    case clinicianBolusAboveCatheterVolume = "clinicianBolus.aboveCatheterVolume"
+    case clinicianBolusPrimingWithoutCatheterVolume = "clinicianBolus.primingWithoutCatheterVolume"
+    case clinicianBolusRateHardMaximum = "clinicianBolus.rateHardMaximum"
+    case clinicianBolusRateSoftMaximum = "clinicianBolus.rateSoftMaximum"
+    case clinicianBolusDailyHardMaximum = "clinicianBolus.dailyHardMaximum"
+    case clinicianBolusDailySoftMaximum = "clinicianBolus.dailySoftMaximum"
 }
 
 extension Finding {

@@ -104,15 +104,22 @@ extension PumpStore {
         _ db: Database, timeMs: UInt64, actor: String, role: String, pumpID: String, action: String,
         parameters: String, outcome: AuditOutcome, detail: String, requestID: UInt32?, intentID: Int64?
     ) throws -> Int64 {
+        // The row's id is chosen here, in the writing transaction, because its hash covers it.
+        let (id, previous) = try AuditChain.next(db)
+        let values = AuditRowValues(
+            id: id, timeMs: timeMs.stored, actor: actor, role: role, pumpID: pumpID, action: action,
+            parameters: parameters, outcome: outcome.rawValue, detail: detail, requestID: requestID.map(Int64.init),
+            intentID: intentID)
+        let hash = AuditChain.hex(AuditChain.hash(values, previous: previous))
         try db.execute(
             sql: """
-                INSERT INTO audit (timeMs, actor, role, pumpID, action, parameters, outcome, detail, requestID, intentID)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO audit (id, timeMs, actor, role, pumpID, action, parameters, outcome, detail, requestID, intentID, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """,
             arguments: [
-                timeMs.stored, actor, role, pumpID, action, parameters, outcome.rawValue, detail, requestID, intentID,
+                id, timeMs.stored, actor, role, pumpID, action, parameters, outcome.rawValue, detail, requestID, intentID, hash,
             ])
-        return db.lastInsertedRowID
+        return id
     }
 
     private static func entry(_ row: Row) throws(StoreError) -> AuditEntry {

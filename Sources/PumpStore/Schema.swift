@@ -79,6 +79,20 @@ extension PumpStore {
                     BEGIN SELECT RAISE(ABORT, 'sent requests are append-only'); END;
                 """)
         }
+        migrator.registerMigration("v3: the audit log as a hash chain") { db in
+            // Existing rows are chained once, here: the only update the audit log ever gets.
+            try db.execute(sql: """
+                ALTER TABLE audit ADD COLUMN hash TEXT;
+                DROP TRIGGER audit_no_update;
+                """)
+            try AuditChain.chainExistingRows(db)
+            try db.execute(sql: """
+                CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+                    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+                CREATE TRIGGER audit_hash_required BEFORE INSERT ON audit WHEN NEW.hash IS NULL
+                    BEGIN SELECT RAISE(ABORT, 'an audit row needs its chain hash'); END;
+                """)
+        }
         return migrator
     }()
 }

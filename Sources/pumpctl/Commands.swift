@@ -299,7 +299,26 @@ struct Bolus: AsyncParsableCommand {
         @Option(help: "Duration, minutes.")
         var durationMinutes: UInt16 = 1
 
+        @Option(help: "Why a soft limit of the drug library is accepted (through pumplinkd; recorded in the audit log).")
+        var overrideReason: String?
+
+        @Option(help: "The catheter's volume, µL: a priming bolus may not be larger (through pumplinkd).")
+        var catheterVolumeMicroliters: UInt32?
+
+        /// The daemon's body: the request, the override and the catheter volume.
+        struct Body: Encodable {
+            var kind: BolusKind
+            var doseMicrograms: UInt32
+            var volumeMicroliters: UInt32
+            var durationMinutes: UInt16
+            var override: Override?
+            var catheterVolumeMicroliters: UInt32?
+        }
+
         func validate() throws {
+            if connection.remote == nil, overrideReason != nil || catheterVolumeMicroliters != nil {
+                throw ValidationError("--override-reason and --catheter-volume-microliters are checked by pumplinkd: use --pump")
+            }
             guard let kind = BolusKind(name: kind), [.single, .bridge, .priming].contains(kind) else {
                 throw ValidationError("--kind must be single, bridge or priming")
             }
@@ -320,7 +339,11 @@ struct Bolus: AsyncParsableCommand {
             )
             if let remote = connection.remote {
                 return try await withDaemon(remote) { pump in
-                    let response: ClinicianBolusResponse = try await pump.post("/bolus/clinician", request)
+                    let body = Body(
+                        kind: request.kind, doseMicrograms: request.doseMicrograms, volumeMicroliters: request.volumeMicroliters,
+                        durationMinutes: request.durationMinutes, override: overrideReason.map(Override.init),
+                        catheterVolumeMicroliters: catheterVolumeMicroliters)
+                    let response: ClinicianBolusResponse = try await pump.post("/bolus/clinician", body)
                     if !pump.json { print(Self.describe(response)) }
                 }
             }

@@ -16,7 +16,7 @@ struct PumpCtl: AsyncParsableCommand {
             """,
         subcommands: [
             Ports.self, Devices.self, DaemonWatch.self, StatusCommand.self, Watch.self, Events.self, ProgramCommand.self, Refill.self,
-            Bolus.self, Suspend.self, Resume.self, Alarms.self, Clock.self, CaptureCommand.self, Tap.self,
+            Bolus.self, Suspend.self, Resume.self, Alarms.self, Clock.self, CaptureCommand.self, Tap.self, AuditCommand.self,
         ]
     )
 

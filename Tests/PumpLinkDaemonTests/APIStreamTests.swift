@@ -263,7 +263,7 @@ struct APIStreamTests {
                 if client == nil { try await Task.sleep(for: .milliseconds(10)) }
             }
             let health = try #require(client)
-            let text = try await health.read { $0.contains(#"{"status":"ok"}"#) }
+            let text = try await health.read { $0.contains(#""status":"ok"}"#) }
             #expect(text.hasPrefix("HTTP 200"))
             await health.close()
             await group.triggerGracefulShutdown()

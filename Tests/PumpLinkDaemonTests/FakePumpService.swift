@@ -82,7 +82,9 @@ actor FakePumpService: PumpService {
                 reservoirMicroliters: newVolumeMicroliters, eventSequence: 9))
     }
 
-    func clinicianBolus(_ id: String, _ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse {
+    func clinicianBolus(
+        _ id: String, _ request: ClinicianBolusRequest, override: Override?, catheterVolumeMicroliters: UInt32?, by actor: Actor
+    ) async throws(DaemonError) -> ClinicianBolusResponse {
         try record("clinicianBolus \(request.kind.name) \(request.doseMicrograms)", id, actor)
         return ClinicianBolusResponse(
             kind: request.kind, doseMicrograms: request.doseMicrograms, volumeMicroliters: request.volumeMicroliters,
@@ -144,6 +146,10 @@ actor FakePumpService: PumpService {
         let (stream, continuation) = AsyncStream.makeStream(of: PumpUpdate.self)
         subscribers.append(continuation)
         return stream
+    }
+
+    func auditHead() async throws(DaemonError) -> AuditHead {
+        AuditHead(rows: 0, headHash: String(repeating: "0", count: 64))
     }
 
     func metricsText() async -> String {

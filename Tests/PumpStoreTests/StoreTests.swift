@@ -31,6 +31,7 @@ struct StoreTests {
         #expect(FileManager.default.fileExists(atPath: path))
         #expect(try store.appliedMigrations() == [
             "v1: pumps, events, audit, uncertain requests", "v2: changing requests sent for an intent",
+            "v3: the audit log as a hash chain",
         ])
         let journalMode = try store.writer.read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") }
         #expect(journalMode == "wal")
@@ -40,7 +41,7 @@ struct StoreTests {
         #expect(tables == ["audit", "event", "pump", "sent", "uncertain"])
         try store.close()
         // Opening it again applies nothing new.
-        #expect(try PumpStore(path: path).appliedMigrations().count == 2)
+        #expect(try PumpStore(path: path).appliedMigrations().count == 3)
     }
 
     @Test func everythingSurvivesClosingAndReopening() throws {

@@ -64,7 +64,7 @@ struct APIHandlers<Service: PumpService>: Sendable {
         let query = try queryParameters(request, allowed: endpoint.queryParameters)
         switch endpoint {
         case .health:
-            return try json.response(HealthBody(status: "ok"))
+            return try json.response(HealthBody(status: "ok", audit: try await service.auditHead()))
         case .metrics:
             let text = await service.metricsText()
             return Response(
@@ -103,9 +103,12 @@ struct APIHandlers<Service: PumpService>: Sendable {
                     by: actor))
         case .clinicianBolus:
             let id = try pumpID(context)
-            let body = try checked(try await decode(ClinicianBolusRequest.self, request).validated)
+            let body = try checked(try await decode(ClinicianBolusBody.self, request).validated)
             log(endpoint, actor, id)
-            return try json.response(try await service.clinicianBolus(id, body, by: actor))
+            return try json.response(
+                try await service.clinicianBolus(
+                    id, body.request, override: body.override, catheterVolumeMicroliters: body.catheterVolumeMicroliters,
+                    by: actor))
         case .patientBolus:
             let id = try pumpID(context)
             _ = try await decode(EmptyBody.self, request)

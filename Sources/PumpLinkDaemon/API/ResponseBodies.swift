@@ -23,4 +23,6 @@ struct EventUpdateData: Codable, Sendable, Hashable {
 /// `GET /v1/health`.
 struct HealthBody: Codable, Sendable, Hashable {
     var status: String
+    /// The audit chain's head, to compare with one kept elsewhere.
+    var audit: AuditHead
 }

@@ -363,30 +363,119 @@ actor ManagedPump {
         return RefillResult(report: report, pump: response)
     }
 
-    func clinicianBolus(_ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse {
+    /// Reviewed against the drug library before it is sent (`ClinicianBolusReview`): the pump's
+    /// clock, program and event log are read now, so that the daily total counts every bolus the
+    /// pump has logged, including those not stored yet.
+    func clinicianBolus(
+        _ request: ClinicianBolusRequest, override: Override?, catheterVolumeMicroliters: UInt32?, by actor: Actor
+    ) async throws(DaemonError) -> ClinicianBolusResponse {
         do {
             try request.validate()
         } catch {
             throw DaemonError(.badRequest, "invalid bolus: \(error)")
         }
-        return try await command("bolus.clinician", request, by: actor) { session in
+        var parameters = ClinicianBolusParameters(
+            kind: request.kind.name, doseMicrograms: request.doseMicrograms, volumeMicroliters: request.volumeMicroliters,
+            durationMinutes: request.durationMinutes, catheterVolumeMicroliters: catheterVolumeMicroliters, override: override)
+        try refuseIfUncertain(actor, "bolus.clinician", parameters)
+        let session = try await currentSession()
+        let status = try await sessionCall { try await session.status() }
+        let program = try await sessionCall { try await session.activeProgram() }
+        let events = try await eventsOfLastDay(session, status: status)
+        let report = ClinicianBolusReview.review(
+            request, catheterVolumeMicroliters: catheterVolumeMicroliters, program: program, events: events,
+            nowMs: status.pumpTimeMs, library: library, override: override)
+        parameters.verdict = report.verdict.rawValue
+        parameters.dailyTotalMicrograms = report.dailyTotalMicrograms
+        switch report.verdict {
+        case .accepted, .acceptedWithOverride:
+            break
+        case .rejected, .overrideRequired:
+            let blocking = report.findings.filter { $0.severity == (report.verdict == .rejected ? .hard : .soft) }
+            let rules = blocking.map(\.rule).joined(separator: ", ")
+            let messages = blocking.map(\.message).joined(separator: " ")
+            try refuse(
+                actor, "bolus.clinician", parameters,
+                DaemonError(
+                    report.verdict == .rejected ? .limitExceeded : .overrideRequired,
+                    report.verdict == .rejected
+                        ? "the bolus breaks a hard limit (\(rules)): \(messages)"
+                        : "the bolus exceeds a soft limit (\(rules)): \(messages) Give an override with a reason.",
+                    details: ["findings": rules]))
+        }
+        return try await command("bolus.clinician", parameters, by: actor) { session in
             try await session.clinicianBolus(request)
         }
     }
 
+    /// The pump's events of the 24 h before its clock in `status`: the stored ones, and any the
+    /// store has not caught up with read from the pump.
+    private func eventsOfLastDay(_ session: PumpSession, status: Status) async throws(DaemonError) -> [Event] {
+        let dayMs: UInt64 = 86_400_000
+        let cutoff = status.pumpTimeMs > dayMs ? status.pumpTimeMs - dayMs : 0
+        var events: [Event] = []
+        let stored: UInt32
+        do {
+            stored = try store.contiguousEventSequence(pumpID: id) ?? 0
+            // Backwards a page at a time until a page holds an event before the cutoff (times grow
+            // with the sequence unless the pump's clock was set back).
+            var end = stored
+            while end >= 1 {
+                let start = end > 999 ? end - 999 : 1
+                let page = try store.events(pumpID: id, from: start, limit: Int(end - start + 1))
+                events.insert(contentsOf: page, at: 0)
+                if start == 1 || page.contains(where: { $0.timeMs < cutoff }) { break }
+                end = start - 1
+            }
+        } catch {
+            throw DaemonError(.internalError, "reading stored events: \(error)")
+        }
+        if status.lastEventSequence > stored {
+            let (_, missing) = try await sessionCall { try await session.readEvents(from: stored + 1) }
+            events += missing.filter { $0.sequence > stored }
+        }
+        return events
+    }
+
     func patientBolus(by actor: Actor) async throws(DaemonError) -> PatientBolusResponse {
         // The daemon checks lockout and daily maximum too (BRIEF §3); the pump enforces them.
-        if let program = activeProgram, let status {
-            let recent = (try? store.events(pumpID: id, from: status.lastEventSequence > 500 ? status.lastEventSequence - 500 : 1, limit: 600)) ?? []
+        // On the pump's clock and log read now (not the last streamed status and the stored
+        // events), so that a bolus just given is always seen and the refusal is always this one.
+        try refuseIfUncertain(actor, "bolus.patient", [String: String]())
+        let session = try await currentSession()
+        let status = try await sessionCall { try await session.status() }
+        if let program = try await currentProgram() {
+            let recent = try await eventsOfLastDay(session, status: status)
             if let finding = PatientBolusCheck.check(program: program, events: recent, nowMs: status.pumpTimeMs) {
-                let intent = try audit(actor, "bolus.patient", [String: String]())
-                try record(intent, outcome: .refused, detail: finding.message)
-                throw DaemonError(.limitExceeded, finding.message, details: ["rule": finding.rule])
+                try refuse(actor, "bolus.patient", [String: String](),
+                           DaemonError(.limitExceeded, finding.message, details: ["rule": finding.rule]))
             }
         }
         return try await command("bolus.patient", [String: String](), by: actor) { session in
-            try await session.patientBolus()
+            let response = try await session.patientBolus()
+            // The pump's own refusal takes the daemon's shape: 409, never a 200 that gave nothing.
+            if let refusal = Self.refusal(response) { throw refusal }
+            return response
         }
+    }
+
+    /// The error a patient bolus the pump answered but did not start is reported as: the
+    /// daemon's `limitExceeded` with the same rule for lockout, daily maximum and not enabled;
+    /// `refusedByPump` with the pump's outcome for the others. Nil when it started.
+    static func refusal(_ response: PatientBolusResponse) -> PumpDeclined? {
+        let rule: SafetyRule
+        switch response.outcome {
+        case .started: return nil
+        case .refusedLockout: rule = .patientBolusLockout
+        case .refusedDailyMaximum: rule = .patientBolusDailyMaximum
+        case .refusedNotEnabled: rule = .patientBolusNotEnabled
+        case .refusedTherapyNotRunning, .refusedBolusInProgress:
+            return PumpDeclined(
+                error: DaemonError(.refusedByPump, "the pump refused the patient bolus: \(response.outcome.name)",
+                                   details: ["code": response.outcome.name]))
+        }
+        let message = "the pump refused the patient bolus: \(response.outcome.name) (\(response.bolusesInLast24h) in the last 24 h, next allowed in \(response.nextAllowedInSeconds) s)"
+        return PumpDeclined(error: DaemonError(.limitExceeded, message, details: ["rule": rule.rawValue]))
     }
 
     func suspend(by actor: Actor) async throws(DaemonError) -> SuspendResponse {
@@ -426,16 +515,7 @@ actor ManagedPump {
         blockedByUncertainty: Bool = true,
         _ body: (PumpSession) async throws -> Response
     ) async throws(DaemonError) -> Response {
-        if blockedByUncertainty {
-            let pending = ((try? store.unresolved(pumpID: id)) ?? []).map(\.requestID)
-            if !pending.isEmpty {
-                throw DaemonError(
-                    .blockedByUncertainty,
-                    "the outcome of request \(pending.map(String.init).joined(separator: ", ")) is not known yet; only suspend is allowed until the pump's record resolves it",
-                    details: ["requests": pending.map(String.init).joined(separator: ",")]
-                )
-            }
-        }
+        if blockedByUncertainty { try refuseIfUncertain(actor, action, parameters) }
         let session = try await currentSession()
         let intent = try audit(actor, action, parameters)
         do {
@@ -445,6 +525,10 @@ actor ManagedPump {
             if let fresh = try? await session.status() { await received(fresh) }
             return response
         } catch {
+            if let declined = error as? PumpDeclined {
+                try record(intent, outcome: .rejected, detail: Self.auditDetail(declined.error))
+                throw declined.error
+            }
             guard let error = error as? SessionError else {
                 try record(intent, outcome: .failed, detail: "\(error)")
                 throw DaemonError(.internalError, "\(error)")
@@ -502,10 +586,43 @@ actor ManagedPump {
         }
     }
 
-    private func audit(_ actor: Actor, _ action: String, _ parameters: some Encodable) throws(DaemonError) -> Int64 {
+    /// Refused while an earlier changing request's outcome is unknown (SPEC §7.6); audited.
+    private func refuseIfUncertain(_ actor: Actor, _ action: String, _ parameters: some Encodable) throws(DaemonError) {
+        let pending = ((try? store.unresolved(pumpID: id)) ?? []).map(\.requestID)
+        guard !pending.isEmpty else { return }
+        try refuse(actor, action, parameters, DaemonError(
+            .blockedByUncertainty,
+            "the outcome of request \(pending.map(String.init).joined(separator: ", ")) is not known yet; only suspend is allowed until the pump's record resolves it",
+            details: ["requests": pending.map(String.init).joined(separator: ",")]))
+    }
+
+    /// Records a refusal by the daemon (nothing was sent) as one complete audit row, then throws `error`.
+    private func refuse(_ actor: Actor, _ action: String, _ parameters: some Encodable, _ error: DaemonError) throws(DaemonError) -> Never {
+        do {
+            try store.record(actor: actor.name, role: actor.role.rawValue, pumpID: id, action: action,
+                             parameters: Self.encodeParameters(parameters), outcome: .refused,
+                             detail: Self.auditDetail(error), timeMs: Self.nowMs())
+        } catch {
+            throw DaemonError(.internalError, "the audit log cannot be written: \(error)")
+        }
+        throw error
+    }
+
+    /// A refusal as the audit log records it: its code, message and details (sorted), so the
+    /// row names the rule or the pump's code the client was given.
+    static func auditDetail(_ error: DaemonError) -> String {
+        let details = error.details.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+        return "\(error.code.rawValue): \(error.message)" + (details.isEmpty ? "" : " (\(details))")
+    }
+
+    private static func encodeParameters(_ parameters: some Encodable) -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let text = (try? encoder.encode(parameters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return (try? encoder.encode(parameters)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+
+    private func audit(_ actor: Actor, _ action: String, _ parameters: some Encodable) throws(DaemonError) -> Int64 {
+        let text = Self.encodeParameters(parameters)
         do {
             return try store.recordIntent(actor: actor.name, role: actor.role.rawValue, pumpID: id, action: action, parameters: text, requestID: nil, timeMs: Self.nowMs())
         } catch {
@@ -524,6 +641,23 @@ actor ManagedPump {
     static func nowMs() -> UInt64 {
         UInt64(Date().timeIntervalSince1970 * 1000)
     }
+}
+
+/// A patient bolus the pump answered without starting it: recorded as rejected, reported as `error`.
+struct PumpDeclined: Error {
+    var error: DaemonError
+}
+
+/// What the audit log records of a clinician bolus: the request, what it was checked with, the verdict.
+private struct ClinicianBolusParameters: Encodable {
+    var kind: String
+    var doseMicrograms: UInt32
+    var volumeMicroliters: UInt32
+    var durationMinutes: UInt16
+    var catheterVolumeMicroliters: UInt32?
+    var override: Override?
+    var verdict: String?
+    var dailyTotalMicrograms: UInt64?
 }
 
 private struct PushParameters: Encodable {

@@ -117,8 +117,11 @@ public final class PumpFleet: PumpService {
         try await (try pump(named: id)).refill(aspiratedMicroliters: aspiratedMicroliters, newVolumeMicroliters: newVolumeMicroliters, by: actor)
     }
 
-    public func clinicianBolus(_ id: String, _ request: ClinicianBolusRequest, by actor: Actor) async throws(DaemonError) -> ClinicianBolusResponse {
-        try await (try pump(named: id)).clinicianBolus(request, by: actor)
+    public func clinicianBolus(
+        _ id: String, _ request: ClinicianBolusRequest, override: Override?, catheterVolumeMicroliters: UInt32?, by actor: Actor
+    ) async throws(DaemonError) -> ClinicianBolusResponse {
+        try await (try pump(named: id)).clinicianBolus(
+            request, override: override, catheterVolumeMicroliters: catheterVolumeMicroliters, by: actor)
     }
 
     public func patientBolus(_ id: String, by actor: Actor) async throws(DaemonError) -> PatientBolusResponse {
@@ -167,6 +170,15 @@ public final class PumpFleet: PumpService {
                     requestID: entry.requestID, intentID: entry.intentID
                 )
             }
+        } catch {
+            throw DaemonError(.internalError, "reading the audit log: \(error)")
+        }
+    }
+
+    public func auditHead() async throws(DaemonError) -> AuditHead {
+        do {
+            let head = try store.auditChainHead()
+            return AuditHead(rows: head.rows, headHash: head.headHash)
         } catch {
             throw DaemonError(.internalError, "reading the audit log: \(error)")
         }
