@@ -49,6 +49,9 @@ public struct DecodedFrame: Sendable, Hashable {
     public var tag: AuthenticationTag?
     /// The payload decoded as the message its type and direction say, or why it is not one.
     public var message: Result<Message, FrameMessageError>
+    /// For a sealed frame opened with the pump's key (`DecodedCapture.opened(with:)`): its
+    /// counter; `header` and `payload` are then the opened frame's.
+    public var openedCounter: UInt64?
 
     /// The definitions' name of the message type ("Ping"), if known.
     public var messageName: String? {
@@ -117,7 +120,7 @@ extension DecodedFrame {
         } catch {
             message = .failure(error)
         }
-        self.init(header: frame.header, payload: Array(frame.payload), tag: frame.tag, message: message)
+        self.init(header: frame.header, payload: Array(frame.payload), tag: frame.tag, message: message, openedCounter: nil)
     }
 }
 
@@ -171,6 +174,7 @@ extension DecodedFrame {
         text += messageName ?? "type \(header.messageType)"
         text += header.isResponse ? " response" : " request"
         if header.isAuthenticated { text += " (authenticated)" }
+        if let openedCounter { text += " (sealed, opened; counter \(openedCounter))" }
         switch message {
         case .success(let message):
             let fields = WireValueText.fields(message.payload.wireValue)
@@ -352,6 +356,7 @@ extension CaptureRecord: Encodable {
 extension DecodedFrame: Encodable {
     private enum CodingKeys: String, CodingKey {
         case response, authenticated, messageType, message, requestId, payloadLength, payload, tag, fields, messageError
+        case openedCounter
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -364,6 +369,7 @@ extension DecodedFrame: Encodable {
         try container.encode(header.payloadLength, forKey: .payloadLength)
         try container.encode(payload.hexadecimal, forKey: .payload)
         try container.encode(tag.map { $0.bytes.hexadecimal }, forKey: .tag)
+        try container.encodeIfPresent(openedCounter, forKey: .openedCounter)
         switch message {
         case .success(let message):
             try container.encode(WireValueJSON(message.payload.wireValue), forKey: .fields)

@@ -93,6 +93,9 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         """)
     var replay: String?
 
+    @Option(help: "With --replay: the recorded pump's pairing key file, to open a version 2 capture's sealed payloads.")
+    var replayKeyFile: String?
+
     @Option(name: .customLong("protocol"), help: """
         The protocol versions the pumps speak: 2 (every frame after Hello sealed; the default), \
         1 (a version 1 pump: commands tagged, everything in clear), or 1-2 (both, for version 1 \
@@ -113,6 +116,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     func validate() throws {
         guard versions != nil else { throw ValidationError("--protocol must be 1, 2 or 1-2, not \(protocolVersions)") }
         guard replay == nil || count == 1 else { throw ValidationError("--replay serves one pump: use --count 1") }
+        guard replayKeyFile == nil || replay != nil else { throw ValidationError("--replay-key-file needs --replay") }
         guard count >= 1, count <= 256 else { throw ValidationError("--count must be 1...256") }
         guard port == nil || count == 1 else { throw ValidationError("--port serves one pump: use --count 1") }
         guard [20_000, 40_000].contains(capacityMicroliters) else {
@@ -146,7 +150,11 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         }
         defer { writer?.close() }
         if let replay {
-            let device = try RecordedPump(capture: Capture(contentsOfFile: replay).decoded())
+            var recorded = try Capture(contentsOfFile: replay).decoded()
+            if let replayKeyFile {
+                recorded = recorded.opened(with: try PairingKey(hex: String(contentsOfFile: replayKeyFile, encoding: .utf8)))
+            }
+            let device = try RecordedPump(capture: recorded)
             let serial = device.identity.serialNumber
             let startMs = VirtualClock.wallClockMs()
             let pump = EmulatedPump(

@@ -23,9 +23,13 @@ struct CaptureCommand: AsyncParsableCommand {
         @Flag(help: "Print JSON instead of text.")
         var json = false
 
+        @Option(help: "The pump's pairing key file: opens the sealed payloads of a version 2 link (SPEC §15).")
+        var keyFile: String?
+
         func run() async throws {
             let capture = try readCapture(file)
-            let decoded = capture.decoded()
+            var decoded = capture.decoded()
+            if let keyFile { decoded = decoded.opened(with: try readKey(keyFile)) }
             emit(json ? decoded.json() + "\n" : decoded.text())
         }
     }
@@ -51,6 +55,9 @@ struct CaptureCommand: AsyncParsableCommand {
         @Option(help: "File with the pump's pairing key (64 hex digits).")
         var keyFile: String
 
+        @Option(help: "The recorded pump's pairing key file, to open a version 2 capture (default: --key-file).")
+        var captureKeyFile: String?
+
         @Option(help: "Field names to ignore too, comma-separated.")
         var ignore: String = ""
 
@@ -58,7 +65,8 @@ struct CaptureCommand: AsyncParsableCommand {
         var json = false
 
         func run() async throws {
-            let exchanges = ReplayScript(try readCapture(file).decoded()).exchanges
+            let recorded = try readCapture(file).decoded().opened(with: try readKey(captureKeyFile ?? keyFile))
+            let exchanges = ReplayScript(recorded).exchanges
             guard !exchanges.isEmpty else { throw failure("the capture holds no request to replay") }
             let ignored = ReplayScript.ignoredByDefault.union(ignore.split(separator: ",").map { $0.lowercased() })
             var results: [ReplayResult] = []

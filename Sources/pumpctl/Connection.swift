@@ -70,14 +70,18 @@ struct ConnectionOptions: ParsableArguments {
     }
 }
 
-/// A session with the pump on `port` at `baud` bit/s, its link recorded to `capture` if given.
-func openSession(port: String, keyFile: String, baud: Int = 115_200, capture: String? = nil) async throws -> PumpSession {
-    let key: PairingKey
+/// The pairing key in `keyFile` (64 hex digits), or a failure that names the file.
+func readKey(_ keyFile: String) throws -> PairingKey {
     do {
-        key = try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))
+        return try PairingKey(hex: try String(contentsOfFile: keyFile, encoding: .utf8))
     } catch {
         throw CommandFailure("cannot read the pairing key from \(keyFile): \(error)")
     }
+}
+
+/// A session with the pump on `port` at `baud` bit/s, its link recorded to `capture` if given.
+func openSession(port: String, keyFile: String, baud: Int = 115_200, capture: String? = nil) async throws -> PumpSession {
+    let key = try readKey(keyFile)
     var link: any ByteLink
     do {
         link = try SerialPort.open(path: port, settings: LineSettings(baudRate: baud))

@@ -39,10 +39,11 @@ struct CaptureTests {
         }
     }
 
-    @Test func aCaptureRecordsBothDirectionsAndReplaysToTheSameView() async throws {
-        // Replay reads the pump's answers from the capture: a version 2 link's are sealed, so
-        // this records a version 1 pump (SPEC §15). The daemon reads it with tagged GetStatus.
-        let rig = try await DaemonTests.Rig(protocolVersions: 1...1)
+    /// A version 1 link in clear, and a version 2 link whose sealed payloads are opened with the
+    /// pump's key (SPEC §15).
+    @Test("a capture records both directions and replays to the same view", arguments: [1, 2] as [UInt8])
+    func aCaptureRecordsBothDirectionsAndReplaysToTheSameView(version: UInt8) async throws {
+        let rig = try await DaemonTests.Rig(protocolVersions: version...version)
         defer { Task { await rig.stop() } }
         var configuration = rig.configuration
         let captures = rig.directory.appendingPathComponent("captures").path
@@ -68,7 +69,8 @@ struct CaptureTests {
         // The capture records a status as it arrives, before the daemon has handled it: take the
         // view once it holds the last status captured.
         let file = try #require(stopped.files.last)
-        let lastCaptured = try #require(try RecordedPump(capture: Capture(contentsOfFile: file).decoded()).statuses.last?.value)
+        let lastCaptured = try #require(
+            try RecordedPump(capture: Capture(contentsOfFile: file).decoded().opened(with: rig.key)).statuses.last?.value)
         var view = try await first.fleet.pump("bed-1")
         for _ in 0..<250 where (view.summary.status?.pumpTimeMs ?? 0) < lastCaptured.pumpTimeMs {
             try await Task.sleep(for: .milliseconds(20))
@@ -82,7 +84,7 @@ struct CaptureTests {
         #expect(capture.interfaces.map(\.name) == [configuration.pumps[0].port])
         #expect(capture.interfaces.map(\.description) == ["pump bed-1"])
         #expect(stopped.packets == capture.packets.count && capture.packets.count > 10)
-        let decoded = capture.decoded()
+        let decoded = capture.decoded().opened(with: rig.key)
         var sent: [String] = []
         var received: [String] = []
         for record in decoded.records {
@@ -95,9 +97,17 @@ struct CaptureTests {
             if record.direction == .outbound { sent.append(frame.messageName ?? "?") } else { received.append(frame.messageName ?? "?") }
         }
         #expect(sent.first == "Hello" && received.first == "Hello")
-        // On a version 1 link status is read with tagged GetStatus, not streamed (SPEC §5.10).
         #expect(Set(sent).isSuperset(of: ["Hello", "GetStatus", "ReadEvents", "ReadProgram", "PatientBolus", "AcknowledgeAlarms"]))
-        #expect(!sent.contains("SetTelemetry"))
+        // A sealed link streams status; on a version 1 link it is read with tagged GetStatus (SPEC §5.10).
+        #expect(sent.contains("SetTelemetry") == (version == 2))
+        if version == 2 {
+            let opened = decoded.records.filter { if case .frame(let frame) = $0.outcome { frame.openedCounter != nil } else { false } }
+            let hellos = decoded.records.filter { if case .frame(let frame) = $0.outcome { frame.messageName == "Hello" } else { false } }
+            #expect(opened.count == decoded.records.count - hellos.count, "every frame but the Hello exchange was sealed and opens")
+            #expect(capture.decoded().records.allSatisfy {
+                if case .frame(let frame) = $0.outcome, frame.header.isSealed { (try? frame.message.get()) == nil } else { true }
+            }, "without the key nothing sealed decodes")
+        }
         #expect(Set(received).isSuperset(of: ["Hello", "GetStatus", "ReadEvents", "ReadProgram", "PatientBolus", "AcknowledgeAlarms"]))
 
         // Replayed: a second daemon, new database, against the recorded pump, sees what the first saw.
