@@ -177,6 +177,8 @@ struct VectorTests {
                 #expect(error.requestType == request.header.messageType)
                 if error.code == .staleRequestId {
                     #expect(request.header.requestID < vectors.replay.initialRecord.oldestRememberedRequestId)
+                    // SPEC §13: the detail is the pump's lastExecutedRequestId.
+                    #expect(error.detail == lastExecuted)
                 }
             default:
                 Issue.record("unknown outcome \(step.outcome)")

@@ -1070,9 +1070,9 @@ class Generator:
             return line(build_packet(25, False, request_id, self.payload("ClinicianBolus", "request", {
                 "kind": "single", "doseMicrograms": dose, "volumeMicroliters": 0, "durationMinutes": 10}), SESSION))
 
-        def error(request_id, code):
+        def error(request_id, code, detail=0):
             return line(build_packet(127, True, request_id, self.payload("Error", "response", {
-                "requestType": 25, "code": code, "detail": 0}), SESSION))
+                "requestType": 25, "code": code, "detail": detail}), SESSION))
 
         executed = line(build_packet(25, True, 121, self.payload("ClinicianBolus", "response", {
             "kind": "single", "doseMicrograms": 250, "volumeMicroliters": 25, "startedAtMs": NOW + 1_000,
@@ -1095,7 +1095,7 @@ class Generator:
                  "response": error(121, "requestIdConflict").hex(), "lastExecutedRequestIdAfter": 121},
                 {"description": "An older id (100) that is not in the record: a replay, refused.",
                  "request": request(100, 250).hex(), "outcome": "error", "errorCode": "staleRequestId",
-                 "response": error(100, "staleRequestId").hex(), "lastExecutedRequestIdAfter": 121},
+                 "response": error(100, "staleRequestId", detail=121).hex(), "lastExecutedRequestIdAfter": 121},
             ],
         }
 
