@@ -17,6 +17,8 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     /// clear and serves untagged reads to anyone on the line, so a pump offers it only when
     /// it must serve version 1 hosts.
     public var protocolVersions: ClosedRange<UInt8>
+    /// The message definitions the pump states in Hello and Definitions (SPEC §5.4).
+    public var definitions = MessageDefinitions.current
     /// The interval of unsolicited Status frames the host asked for (0 = none).
     public private(set) var telemetryIntervalMs: UInt32 = 0
     /// Sealed frames dropped because they did not open (forged, replayed, other keys; SPEC §8.4).
@@ -201,7 +203,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         let response = HelloResponse(
             protocolVersion: version,
             capabilities: request.capabilities & 0b111,
-            definitionsHash: ProtocolDefinitions.hash,
+            definitionsHash: definitions.hash,
             pumpNonce: pumpNonce,
             model: identity.model,
             serialNumber: identity.serialNumber,
@@ -268,6 +270,8 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             readProgram(request)
         case .queryRequestRequest(let request):
             .success(query(request.requestId))
+        case .definitionsRequest:
+            .success(DefinitionsResponse(fingerprints: definitions.fingerprints))
         case .programStageBeginRequest(let request):
             stageBegin(request)
         case .programStageDataRequest(let request):

@@ -98,6 +98,9 @@ public actor PumpSession {
     public private(set) var identity: PumpIdentity?
     public private(set) var hello: HelloResponse?
     public private(set) var counters = Counters()
+    /// Messages the pump was built from other definitions of (SPEC §5.4): never sent, and
+    /// their answers never accepted.
+    public private(set) var incompatibleMessages: Set<MessageType> = []
 
     private var protection: Protection?
     private var encoder = FrameEncoder()
@@ -190,9 +193,6 @@ public actor PumpSession {
         guard versions ~= response.protocolVersion, response.protocolVersion <= ProtocolDefinitions.version else {
             throw .unsupportedVersion(pumpChose: response.protocolVersion)
         }
-        guard response.definitionsHash == ProtocolDefinitions.hash else {
-            throw .definitionsMismatch(pump: response.definitionsHash)
-        }
         if response.protocolVersion >= 2, let tag = frame.tag {
             protection = .sealed(SecureChannel(
                 key: key, helloRequestPayload: requestPayload, helloAnswerPacket: frame.packet,
@@ -201,6 +201,25 @@ public actor PumpSession {
             protection = .tagged(FrameAuthenticator(key: key, hostNonce: hostNonce, pumpNonce: response.pumpNonce))
         }
         nextRequestID = max(nextRequestID, response.lastExecutedRequestId &+ 1)
+        if response.definitionsHash != ProtocolDefinitions.hash {
+            // Built from other definitions: learn which messages differ, and use only the others.
+            let differing: Set<MessageType>
+            do {
+                let answer = try decode(try await exchange(DefinitionsRequest(), changing: false), as: DefinitionsResponse.self)
+                differing = MessageDefinitions.current.differing(from: answer.fingerprints)
+            } catch {
+                protection = nil
+                throw .definitionsMismatch(pump: response.definitionsHash)
+            }
+            guard differing.isDisjoint(with: [.hello, .error, .definitions]) else {
+                protection = nil
+                throw .definitionsMismatch(pump: response.definitionsHash)
+            }
+            incompatibleMessages = differing
+            logger.warning("the pump was built from other definitions of some messages; they are not used", metadata: [
+                "messages": "\(differing.map(\.name).sorted().joined(separator: ", "))",
+            ])
+        }
         hello = response
         let identity = PumpIdentity(
             model: response.model,
@@ -238,6 +257,7 @@ public actor PumpSession {
         expecting _: Response.Type = Response.self
     ) async throws(SessionError) -> Response {
         guard state == .up else { throw .notConnected }
+        guard !incompatibleMessages.contains(Request.messageType) else { throw .messageDefinitionDiffers(Request.messageType) }
         let changing = Request.messageType.requiresAuthentication
         if changing {
             // One changing request at a time (SPEC §7.3): a lost one can then never be made
@@ -254,6 +274,7 @@ public actor PumpSession {
     public func send(_ request: some MessagePayload) async throws(SessionError) -> Message {
         guard state == .up else { throw .notConnected }
         let type = type(of: request).messageType
+        guard !incompatibleMessages.contains(type) else { throw .messageDefinitionDiffers(type) }
         let changing = type.requiresAuthentication
         if changing { await acquireChangingTurn() }
         defer { if changing { releaseChangingTurn() } }
@@ -539,7 +560,7 @@ public actor PumpSession {
     }
 
     private func unsolicited(_ frame: Frame) {
-        guard frame.header.messageType == MessageType.getStatus.rawValue,
+        guard frame.header.messageType == MessageType.getStatus.rawValue, !incompatibleMessages.contains(.getStatus),
               let response = try? GetStatusResponse(payload: frame.payload)
         else { return }
         for subscriber in telemetrySubscribers.values {

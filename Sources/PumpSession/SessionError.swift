@@ -21,6 +21,9 @@ public enum SessionError: Error, Hashable, Sendable, CustomStringConvertible {
     case authenticationFailed
     /// The pump was built from other message definitions; talking on would be unsafe.
     case definitionsMismatch(pump: [UInt8])
+    /// The pump was built from another definition of this message (SPEC §5.4): it is neither
+    /// sent nor accepted on this link.
+    case messageDefinitionDiffers(MessageType)
     /// No protocol version in common.
     case unsupportedVersion(pumpChose: UInt8)
     /// A response did not decode.
@@ -41,6 +44,7 @@ public enum SessionError: Error, Hashable, Sendable, CustomStringConvertible {
         case .unexpectedResponse(let type, let received): "\(type.name): unexpected response type \(received)"
         case .authenticationFailed: "the pump failed authentication: wrong pairing key?"
         case .definitionsMismatch(let pump): "the pump uses other message definitions (\(pump.hexadecimal))"
+        case .messageDefinitionDiffers(let type): "\(type.name): the pump was built from another definition of this message; it is not used on this link"
         case .unsupportedVersion(let chose): "no protocol version in common (pump chose \(chose))"
         case .malformedResponse(let type, let error): "\(type.name): malformed response: \(error)"
         case .inconsistentData(let what): "inconsistent data from the pump: \(what)"

@@ -158,17 +158,18 @@ struct AdversaryRig {
 
     static func make(
         pumpVersions: ClosedRange<UInt8> = 2...2,
+        definitions: MessageDefinitions = .current,
         configuration: SessionConfiguration = SessionConfiguration()
     ) -> AdversaryRig {
         let key = PairingKey.generate()
         var pumpConfiguration = PumpConfiguration()
         pumpConfiguration.serialNumber = "ADV-0001"
         pumpConfiguration.initialProgram = ModelPump.defaultProgram
-        let pump = EmulatedPump(
-            endpoint: PumpEndpoint(
-                device: ModelPump(Pump(configuration: pumpConfiguration, nowMs: MemoryRig.startMs)), key: key,
-                protocolVersions: pumpVersions),
-            clock: VirtualClock(startMs: MemoryRig.startMs))
+        var endpoint = PumpEndpoint(
+            device: ModelPump(Pump(configuration: pumpConfiguration, nowMs: MemoryRig.startMs)), key: key,
+            protocolVersions: pumpVersions)
+        endpoint.definitions = definitions
+        let pump = EmulatedPump(endpoint: endpoint, clock: VirtualClock(startMs: MemoryRig.startMs))
         let (adversary, hostEnd, pumpEnd) = LineAdversary.between()
         var configuration = configuration
         configuration.bitsPerSecond = nil

@@ -224,3 +224,35 @@ struct VectorTests {
         #expect(limits["maxPacketLength"] == FrameLayout.maxPacketLength)
     }
 }
+
+/// primitives.json's message fingerprints, from the Python implementation of SPEC §1.3, against
+/// the generated ones.
+@Suite("Vectors: message fingerprints")
+struct FingerprintVectorTests {
+    struct File: Decodable {
+        struct Fingerprints: Decodable {
+            struct Entry: Decodable {
+                let messageType: UInt8
+                let name: String
+                let wireForm: String
+                let fingerprint: UInt32
+            }
+            let messages: [Entry]
+            let definitionsHash: String
+        }
+        let fingerprints: Fingerprints
+    }
+
+    @Test func everyMessagesFingerprintAndTheHash() throws {
+        let file = try Vectors.load("primitives.json", as: File.self).get()
+        #expect(file.fingerprints.messages.map(\.messageType) == MessageType.allCases.map(\.rawValue).sorted())
+        for entry in file.fingerprints.messages {
+            let type = try #require(MessageType(rawValue: entry.messageType))
+            #expect(type.name == entry.name)
+            #expect(type.fingerprint == entry.fingerprint, "\(entry.name)")
+            #expect(!entry.wireForm.contains("\"doc\""))
+        }
+        #expect(ProtocolDefinitions.hash.hexadecimal == file.fingerprints.definitionsHash)
+        #expect(MessageDefinitions.current.differing(from: MessageDefinitions.current.fingerprints).isEmpty)
+    }
+}

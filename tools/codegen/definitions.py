@@ -17,10 +17,42 @@ INT_TYPES = {
 
 
 def load():
-    raw = DEFINITIONS.read_bytes()
-    data = json.loads(raw)
-    data["hash"] = hashlib.sha256(raw).digest()[:8]
+    data = json.loads(DEFINITIONS.read_bytes())
+    data["fingerprints"] = {message["type"]: fingerprint(data, message) for message in data["messages"]}
+    data["hash"] = definitions_hash(data["fingerprints"])
     return data
+
+
+def wire_form(data, message):
+    """What of a message is on the wire (SPEC §1.3), as canonical JSON: its type number,
+    authentication and each direction's fields in order (name, type, range, length, maximum),
+    with enumerations and structures written out in place; never the documentation."""
+    def field(f):
+        out = {k: v for k, v in f.items() if k not in ("doc", "enum", "struct", "of")}
+        if "enum" in f:
+            enum = data["enums"][f["enum"]]
+            out["enum"] = {"name": f["enum"], "type": enum["type"],
+                           "values": [[v["name"], v["value"]] for v in enum["values"]]}
+        for key in ("struct", "of"):
+            if key in f:
+                out[key] = {"name": f[key], "fields": [field(g) for g in data["structs"][f[key]]["fields"]]}
+        return out
+    form = {"type": message["type"], "name": message["name"], "auth": message["auth"]}
+    for direction in ("request", "response"):
+        if direction in message:
+            form[direction] = [field(f) for f in message[direction]]
+    return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fingerprint(data, message):
+    """The first 4 bytes of SHA-256 of the message's wire form, as a little-endian u32."""
+    return int.from_bytes(hashlib.sha256(wire_form(data, message).encode()).digest()[:4], "little")
+
+
+def definitions_hash(fingerprints):
+    """The first 8 bytes of SHA-256 over every (type u8, fingerprint u32 LE), in type order."""
+    body = b"".join(bytes([t]) + fingerprints[t].to_bytes(4, "little") for t in sorted(fingerprints))
+    return hashlib.sha256(body).digest()[:8]
 
 
 def int_bounds(type_name):

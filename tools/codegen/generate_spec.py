@@ -163,8 +163,12 @@ def render_types(data):
 
 
 def render_hash(data):
-    return ("For the messages.json these tables were generated from, `definitionsHash` is "
-            "`%s` (hexadecimal, in wire order)." % data["hash"].hex())
+    rows = ["For the messages.json these tables were generated from, `definitionsHash` is "
+            "`%s` (hexadecimal, in wire order), from these fingerprints:" % data["hash"].hex(), "",
+            "| Type | Message | Fingerprint |", "|---:|---|---|"]
+    for message in sorted(data["messages"], key=lambda m: m["type"]):
+        rows.append("| %d | %s | `0x%08x` |" % (message["type"], message["name"], data["fingerprints"][message["type"]]))
+    return "\n".join(rows)
 
 
 def render_index(data):

@@ -241,7 +241,7 @@ def generate(data):
         "public enum ProtocolDefinitions {",
         "    /// The protocol version these definitions describe.",
         "    public static let version: UInt8 = %d" % data["version"],
-        "    /// The first 8 bytes of SHA-256 of protocol/messages.json, exchanged in Hello (SPEC §5).",
+        "    /// The first 8 bytes of SHA-256 of every message's fingerprint, exchanged in Hello (SPEC §1.3, §5.4).",
         "    public static let hash: [UInt8] = [%s]" % ", ".join("0x%02x" % b for b in data["hash"]),
         "}",
         "",
@@ -273,6 +273,16 @@ def generate(data):
     for m in messages:
         names = ", ".join('"%s"' % f["name"] for f in m.get("request", []))
         out.append("        case .%s: [%s]" % (lower_camel(m["name"]), names))
+    out.append("        }")
+    out.append("    }")
+    out.append("")
+    out.append("    /// The first 4 bytes of SHA-256 of the message's wire form (SPEC §1.3): a change to the")
+    out.append("    /// message's fields, their types, ranges, enumerations or structures changes it; its")
+    out.append("    /// documentation does not.")
+    out.append("    public var fingerprint: UInt32 {")
+    out.append("        switch self {")
+    for m in messages:
+        out.append("        case .%s: 0x%08x" % (lower_camel(m["name"]), data["fingerprints"][m["type"]]))
     out.append("        }")
     out.append("    }")
     out.append("")

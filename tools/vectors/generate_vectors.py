@@ -708,6 +708,12 @@ class Generator:
             "executed id: it was never executed.", "QueryRequest", "response", 10,
             {"requestId": 122, "state": "notRemembered", "lastExecutedRequestId": 121,
              "oldestRememberedRequestId": 114, "responseType": 0, "responsePayload": b""})
+        add("definitions-request", "Which messages does the pump know, and what is each on the wire?",
+            "Definitions", "request", 11, {})
+        add("definitions-response", "Three of the pump's message fingerprints (example values).", "Definitions",
+            "response", 11, {"fingerprints": [
+                {"messageType": 1, "fingerprint": 0x11223344}, {"messageType": 2, "fingerprint": 0x55667788},
+                {"messageType": 127, "fingerprint": 0x99AABBCC}]})
         add("program-stage-begin-request", "Start staging program 42 (morphine flex program).",
             "ProgramStageBegin", "request", 130, {"programId": 42, "totalLength": len(program), "checksum": checksum},
             SESSION)
@@ -1242,6 +1248,37 @@ class Generator:
 
     # primitives.json
 
+    def wire_form(self, message):
+        """SPEC §1.3, written here again: the message's definition without documentation,
+        enumerations and structures in place, as canonical JSON."""
+        def field(f):
+            out = {}
+            for key, value in f.items():
+                if key == "doc":
+                    continue
+                if key == "enum":
+                    enum = self.data["enums"][value]
+                    value = {"name": value, "type": enum["type"], "values": [[v["name"], v["value"]] for v in enum["values"]]}
+                elif key in ("struct", "of"):
+                    value = {"name": value, "fields": [field(g) for g in self.data["structs"][value]["fields"]]}
+                out[key] = value
+            return out
+        form = {"type": message["type"], "name": message["name"], "auth": message["auth"]}
+        for direction in ("request", "response"):
+            if direction in message:
+                form[direction] = [field(f) for f in message[direction]]
+        return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def fingerprints(self):
+        entries = []
+        for message in sorted(self.data["messages"], key=lambda m: m["type"]):
+            form = self.wire_form(message)
+            digest = hashlib.sha256(form.encode("utf-8")).digest()
+            entries.append({"messageType": message["type"], "name": message["name"], "wireForm": form,
+                            "fingerprint": int.from_bytes(digest[:4], "little")})
+        body = b"".join(bytes([e["messageType"]]) + e["fingerprint"].to_bytes(4, "little") for e in entries)
+        return {"messages": entries, "definitionsHash": hashlib.sha256(body).digest()[:8].hex()}
+
     def primitives(self):
         crc_inputs = [
             ("check value", b"123456789"),
@@ -1283,6 +1320,7 @@ class Generator:
                 {"name": "254 non-zero bytes without the final empty block",
                  "encoded": alternative.hex(), "decoded": alternative[1:].hex()},
             ],
+            "fingerprints": self.fingerprints(),
             "limits": {
                 "version": VERSION, "headerLength": HEADER_LENGTH, "tagLength": TAG_LENGTH,
                 "checkLength": CHECK_LENGTH, "maxPayloadLength": MAX_PAYLOAD, "minPacketLength": MIN_PACKET,

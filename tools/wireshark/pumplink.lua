@@ -19,7 +19,7 @@
 -- Wireshark 4.0 or later (Lua 5.2).
 
 -- Definitions generated from protocol/messages.json by tools/codegen/generate_lua.py.
-local DEFINITIONS_HASH = "fc0ef38adc0f7232"
+local DEFINITIONS_HASH = "c52f7a1c682604bb"
 
 -- Enumerations: underlying integer type and value -> name.
 local ENUMS = {
@@ -120,6 +120,17 @@ local ENUMS = {
 -- hex, message_type, refers (an enum the integer names), embedded (what a blob holds),
 -- definitions_hash (compared with DEFINITIONS_HASH).
 local STRUCTS = {
+  MessageFingerprint = {
+    owner = "MessageFingerprint",
+    fields = {
+      { name = "messageType", type = "u8" },
+      {
+        name = "fingerprint",
+        type = "u32",
+        doc = "first 4 bytes of SHA-256 of the message's wire form, as a little-endian u32",
+      },
+    },
+  },
   DoseStep = {
     owner = "DoseStep",
     fields = {
@@ -342,7 +353,7 @@ local MESSAGES = {
         {
           name = "definitionsHash",
           type = "bytes",
-          doc = "first 8 bytes of SHA-256 of protocol/messages.json",
+          doc = "first 8 bytes of SHA-256 of the message fingerprints (SPEC §1.3)",
           length = 8,
           definitions_hash = true,
         },
@@ -532,6 +543,24 @@ local MESSAGES = {
         },
       },
       summary = { "requestId", "state", "responseType" },
+    },
+  },
+  [8] = {
+    name = "Definitions",
+    auth = "none",
+    request = { owner = "DefinitionsRequest", fields = {}, summary = {} },
+    response = {
+      owner = "DefinitionsResponse",
+      fields = {
+        {
+          name = "fingerprints",
+          type = "array",
+          doc = "one per message type the pump knows, in type order",
+          of = "MessageFingerprint",
+          max = 64,
+        },
+      },
+      summary = { "fingerprints" },
     },
   },
   [16] = {

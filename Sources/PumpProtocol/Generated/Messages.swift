@@ -5,8 +5,8 @@
 public enum ProtocolDefinitions {
     /// The protocol version these definitions describe.
     public static let version: UInt8 = 2
-    /// The first 8 bytes of SHA-256 of protocol/messages.json, exchanged in Hello (SPEC §5).
-    public static let hash: [UInt8] = [0xfc, 0x0e, 0xf3, 0x8a, 0xdc, 0x0f, 0x72, 0x32]
+    /// The first 8 bytes of SHA-256 of every message's fingerprint, exchanged in Hello (SPEC §1.3, §5.4).
+    public static let hash: [UInt8] = [0xc5, 0x2f, 0x7a, 0x1c, 0x68, 0x26, 0x04, 0xbb]
 }
 
 /// The drug in the reservoir. Only morphine and ziconotide are approved for intrathecal pain therapy in these pumps and baclofen for spasticity; the others are used off-label.
@@ -598,6 +598,41 @@ public enum ErrorCode: UInt16, Sendable, Hashable, CaseIterable, Codable {
     }
 }
 
+/// What one message is on the wire, in 4 bytes (SPEC §1.3).
+public struct MessageFingerprint: Sendable, Hashable, Codable {
+    public var messageType: UInt8
+    /// first 4 bytes of SHA-256 of the message's wire form, as a little-endian u32.
+    public var fingerprint: UInt32
+
+    public init(messageType: UInt8, fingerprint: UInt32) {
+        self.messageType = messageType
+        self.fingerprint = fingerprint
+    }
+}
+
+extension MessageFingerprint: WireCodable {
+    public func validate() throws(WireError) {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.write(messageType)
+        writer.write(fingerprint)
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        let messageType = try reader.readU8()
+        let fingerprint = try reader.readU32()
+        self.init(messageType: messageType, fingerprint: fingerprint)
+    }
+
+    public var wireValue: WireValue {
+        .record([
+            WireField("messageType", .unsigned(UInt64(messageType))),
+            WireField("fingerprint", .unsigned(UInt64(fingerprint))),
+        ])
+    }
+}
+
 /// One step of the basal schedule: from startMinute on each day in dayMask, the rate is doseRateMicrogramsPerDay until the next step (which may be on a later day: a step runs across midnight until the next step starts).
 public struct DoseStep: Sendable, Hashable, Codable {
     /// days it applies to: bit 0 Monday ... bit 6 Sunday; 127 = every day. Range 1...127.
@@ -1068,6 +1103,8 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
     case readProgram = 6
     /// Asks whether a request id was executed, without executing anything; used to resolve an uncertain outcome.
     case queryRequest = 7
+    /// The fingerprint of every message the pump was built with (SPEC §5.4): asked when the definitions hashes in Hello differ, so that only the messages that changed are refused.
+    case definitions = 8
     /// Starts a staged upload, discarding any earlier staged program. The active program is not touched.
     case programStageBegin = 16
     /// Writes bytes of the staged program at an offset. Idempotent; hosts pipeline several (a window).
@@ -1103,6 +1140,7 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
         case .readEvents: "ReadEvents"
         case .readProgram: "ReadProgram"
         case .queryRequest: "QueryRequest"
+        case .definitions: "Definitions"
         case .programStageBegin: "ProgramStageBegin"
         case .programStageData: "ProgramStageData"
         case .programVerify: "ProgramVerify"
@@ -1128,6 +1166,7 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
         case .readEvents: ["firstSequence", "maxCount"]
         case .readProgram: ["slot", "offset", "maxLength"]
         case .queryRequest: ["requestId"]
+        case .definitions: []
         case .programStageBegin: ["programId", "totalLength", "checksum"]
         case .programStageData: ["programId", "offset", "data"]
         case .programVerify: []
@@ -1143,11 +1182,39 @@ public enum MessageType: UInt8, Sendable, Hashable, CaseIterable {
         }
     }
 
+    /// The first 4 bytes of SHA-256 of the message's wire form (SPEC §1.3): a change to the
+    /// message's fields, their types, ranges, enumerations or structures changes it; its
+    /// documentation does not.
+    public var fingerprint: UInt32 {
+        switch self {
+        case .hello: 0x8972e24b
+        case .ping: 0xbc21ac2a
+        case .getStatus: 0xb0ebbf64
+        case .setTelemetry: 0xf7c83ef8
+        case .readEvents: 0x725f377a
+        case .readProgram: 0x0a6408ea
+        case .queryRequest: 0xd92a4ce9
+        case .definitions: 0xe3d99cfc
+        case .programStageBegin: 0x961a6c38
+        case .programStageData: 0x269e6e40
+        case .programVerify: 0x3953588f
+        case .programActivate: 0x1ecb0ba0
+        case .refill: 0x36738f2f
+        case .setClock: 0x8efca024
+        case .acknowledgeAlarms: 0x893505db
+        case .suspend: 0x3397e6f4
+        case .resume: 0xbb6927f4
+        case .clinicianBolus: 0xc7d325b5
+        case .patientBolus: 0xecc0aea0
+        case .error: 0x10ecb43e
+        }
+    }
+
     /// Whether a request of this type changes the pump and so must be authenticated (SPEC §8).
     public var requiresAuthentication: Bool {
         switch self {
         case .programStageBegin, .programStageData, .programActivate, .refill, .setClock, .acknowledgeAlarms, .suspend, .resume, .clinicianBolus, .patientBolus: true
-        case .hello, .ping, .getStatus, .setTelemetry, .readEvents, .readProgram, .queryRequest, .programVerify, .error: false
+        case .hello, .ping, .getStatus, .setTelemetry, .readEvents, .readProgram, .queryRequest, .definitions, .programVerify, .error: false
         }
     }
 }
@@ -1160,7 +1227,7 @@ public struct HelloRequest: Sendable, Hashable, Codable {
     public var protocolVersionMax: UInt8
     /// capability bits the host supports (see SPEC).
     public var capabilities: UInt32
-    /// first 8 bytes of SHA-256 of protocol/messages.json.
+    /// first 8 bytes of SHA-256 of the message fingerprints (SPEC §1.3).
     public var definitionsHash: [UInt8]
     /// fresh random bytes.
     public var hostNonce: [UInt8]
@@ -1810,6 +1877,70 @@ extension QueryRequestResponse: MessagePayload {
             WireField("oldestRememberedRequestId", .unsigned(UInt64(oldestRememberedRequestId))),
             WireField("responseType", .unsigned(UInt64(responseType))),
             WireField("responsePayload", .bytes(responsePayload)),
+        ])
+    }
+}
+
+/// Definitions request. The fingerprint of every message the pump was built with (SPEC §5.4): asked when the definitions hashes in Hello differ, so that only the messages that changed are refused.
+public struct DefinitionsRequest: Sendable, Hashable, Codable {
+    public init() {
+    }
+}
+
+extension DefinitionsRequest: MessagePayload {
+    public static let messageType: MessageType = .definitions
+    public static let isResponse = false
+    
+    public func validate() throws(WireError) {
+    }
+
+    public func encode(into writer: inout WireWriter) {
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        self.init()
+    }
+
+    public var wireValue: WireValue {
+        .record([])
+    }
+}
+
+/// Definitions response. The fingerprint of every message the pump was built with (SPEC §5.4): asked when the definitions hashes in Hello differ, so that only the messages that changed are refused.
+public struct DefinitionsResponse: Sendable, Hashable, Codable {
+    /// one per message type the pump knows, in type order.
+    public var fingerprints: [MessageFingerprint]
+
+    public init(fingerprints: [MessageFingerprint]) {
+        self.fingerprints = fingerprints
+    }
+}
+
+extension DefinitionsResponse: MessagePayload {
+    public static let messageType: MessageType = .definitions
+    public static let isResponse = true
+    
+    public func validate() throws(WireError) {
+        guard fingerprints.count <= 64 else { throw .tooLong(field: "DefinitionsResponse.fingerprints", count: fingerprints.count, max: 64) }
+        for element in fingerprints { try element.validate() }
+    }
+
+    public func encode(into writer: inout WireWriter) {
+        writer.writeCount(fingerprints.count)
+        for element in fingerprints { element.encode(into: &writer) }
+    }
+
+    public init(from reader: inout WireReader) throws(WireError) {
+        let fingerprintsCount = try reader.readCount(max: 64, field: "DefinitionsResponse.fingerprints")
+        var fingerprints: [MessageFingerprint] = []
+        fingerprints.reserveCapacity(fingerprintsCount)
+        for _ in 0..<fingerprintsCount { fingerprints.append(try MessageFingerprint(from: &reader)) }
+        self.init(fingerprints: fingerprints)
+    }
+
+    public var wireValue: WireValue {
+        .record([
+            WireField("fingerprints", .list(fingerprints.map(\.wireValue))),
         ])
     }
 }
@@ -2775,6 +2906,8 @@ public enum Message: Sendable, Hashable {
     case readProgramResponse(ReadProgramResponse)
     case queryRequestRequest(QueryRequestRequest)
     case queryRequestResponse(QueryRequestResponse)
+    case definitionsRequest(DefinitionsRequest)
+    case definitionsResponse(DefinitionsResponse)
     case programStageBeginRequest(ProgramStageBeginRequest)
     case programStageBeginResponse(ProgramStageBeginResponse)
     case programStageDataRequest(ProgramStageDataRequest)
@@ -2816,6 +2949,8 @@ public enum Message: Sendable, Hashable {
         case (.readProgram, true): self = .readProgramResponse(try ReadProgramResponse(payload: payload))
         case (.queryRequest, false): self = .queryRequestRequest(try QueryRequestRequest(payload: payload))
         case (.queryRequest, true): self = .queryRequestResponse(try QueryRequestResponse(payload: payload))
+        case (.definitions, false): self = .definitionsRequest(try DefinitionsRequest(payload: payload))
+        case (.definitions, true): self = .definitionsResponse(try DefinitionsResponse(payload: payload))
         case (.programStageBegin, false): self = .programStageBeginRequest(try ProgramStageBeginRequest(payload: payload))
         case (.programStageBegin, true): self = .programStageBeginResponse(try ProgramStageBeginResponse(payload: payload))
         case (.programStageData, false): self = .programStageDataRequest(try ProgramStageDataRequest(payload: payload))
@@ -2860,6 +2995,8 @@ public enum Message: Sendable, Hashable {
         case .readProgramResponse(let payload): payload
         case .queryRequestRequest(let payload): payload
         case .queryRequestResponse(let payload): payload
+        case .definitionsRequest(let payload): payload
+        case .definitionsResponse(let payload): payload
         case .programStageBeginRequest(let payload): payload
         case .programStageBeginResponse(let payload): payload
         case .programStageDataRequest(let payload): payload

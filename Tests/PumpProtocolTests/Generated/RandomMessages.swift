@@ -3,6 +3,15 @@
 
 import PumpProtocol
 
+extension MessageFingerprint {
+    /// A value with every field in its range; at most 5 bytes encoded.
+    static func random(using rng: inout some RandomNumberGenerator) -> MessageFingerprint {
+        let messageType: UInt8 = RandomWire.integer(UInt8.min...UInt8.max, using: &rng)
+        let fingerprint: UInt32 = RandomWire.integer(UInt32.min...UInt32.max, using: &rng)
+        return MessageFingerprint(messageType: messageType, fingerprint: fingerprint)
+    }
+}
+
 extension DoseStep {
     /// A value with every field in its range; at most 7 bytes encoded.
     static func random(using rng: inout some RandomNumberGenerator) -> DoseStep {
@@ -233,6 +242,21 @@ extension QueryRequestResponse {
         let responseType: UInt8 = RandomWire.integer(UInt8.min...UInt8.max, using: &rng)
         let responsePayload: [UInt8] = RandomWire.bytes(maxCount: 960, using: &rng)
         return QueryRequestResponse(requestId: requestId, state: state, lastExecutedRequestId: lastExecutedRequestId, oldestRememberedRequestId: oldestRememberedRequestId, responseType: responseType, responsePayload: responsePayload)
+    }
+}
+
+extension DefinitionsRequest {
+    /// A value with every field in its range; at most 0 bytes encoded.
+    static func random(using rng: inout some RandomNumberGenerator) -> DefinitionsRequest {
+        return DefinitionsRequest()
+    }
+}
+
+extension DefinitionsResponse {
+    /// A value with every field in its range; at most 321 bytes encoded.
+    static func random(using rng: inout some RandomNumberGenerator) -> DefinitionsResponse {
+        let fingerprints: [MessageFingerprint] = RandomWire.array(max: 64, using: &rng) { MessageFingerprint.random(using: &$0) }
+        return DefinitionsResponse(fingerprints: fingerprints)
     }
 }
 
@@ -474,6 +498,8 @@ enum RandomMessages {
         "ReadProgramResponse",
         "QueryRequestRequest",
         "QueryRequestResponse",
+        "DefinitionsRequest",
+        "DefinitionsResponse",
         "ProgramStageBeginRequest",
         "ProgramStageBeginResponse",
         "ProgramStageDataRequest",
@@ -516,29 +542,31 @@ enum RandomMessages {
         case 11: .readProgramResponse(ReadProgramResponse.random(using: &rng))
         case 12: .queryRequestRequest(QueryRequestRequest.random(using: &rng))
         case 13: .queryRequestResponse(QueryRequestResponse.random(using: &rng))
-        case 14: .programStageBeginRequest(ProgramStageBeginRequest.random(using: &rng))
-        case 15: .programStageBeginResponse(ProgramStageBeginResponse.random(using: &rng))
-        case 16: .programStageDataRequest(ProgramStageDataRequest.random(using: &rng))
-        case 17: .programStageDataResponse(ProgramStageDataResponse.random(using: &rng))
-        case 18: .programVerifyRequest(ProgramVerifyRequest.random(using: &rng))
-        case 19: .programVerifyResponse(ProgramVerifyResponse.random(using: &rng))
-        case 20: .programActivateRequest(ProgramActivateRequest.random(using: &rng))
-        case 21: .programActivateResponse(ProgramActivateResponse.random(using: &rng))
-        case 22: .refillRequest(RefillRequest.random(using: &rng))
-        case 23: .refillResponse(RefillResponse.random(using: &rng))
-        case 24: .setClockRequest(SetClockRequest.random(using: &rng))
-        case 25: .setClockResponse(SetClockResponse.random(using: &rng))
-        case 26: .acknowledgeAlarmsRequest(AcknowledgeAlarmsRequest.random(using: &rng))
-        case 27: .acknowledgeAlarmsResponse(AcknowledgeAlarmsResponse.random(using: &rng))
-        case 28: .suspendRequest(SuspendRequest.random(using: &rng))
-        case 29: .suspendResponse(SuspendResponse.random(using: &rng))
-        case 30: .resumeRequest(ResumeRequest.random(using: &rng))
-        case 31: .resumeResponse(ResumeResponse.random(using: &rng))
-        case 32: .clinicianBolusRequest(ClinicianBolusRequest.random(using: &rng))
-        case 33: .clinicianBolusResponse(ClinicianBolusResponse.random(using: &rng))
-        case 34: .patientBolusRequest(PatientBolusRequest.random(using: &rng))
-        case 35: .patientBolusResponse(PatientBolusResponse.random(using: &rng))
-        case 36: .errorResponse(ErrorResponse.random(using: &rng))
+        case 14: .definitionsRequest(DefinitionsRequest.random(using: &rng))
+        case 15: .definitionsResponse(DefinitionsResponse.random(using: &rng))
+        case 16: .programStageBeginRequest(ProgramStageBeginRequest.random(using: &rng))
+        case 17: .programStageBeginResponse(ProgramStageBeginResponse.random(using: &rng))
+        case 18: .programStageDataRequest(ProgramStageDataRequest.random(using: &rng))
+        case 19: .programStageDataResponse(ProgramStageDataResponse.random(using: &rng))
+        case 20: .programVerifyRequest(ProgramVerifyRequest.random(using: &rng))
+        case 21: .programVerifyResponse(ProgramVerifyResponse.random(using: &rng))
+        case 22: .programActivateRequest(ProgramActivateRequest.random(using: &rng))
+        case 23: .programActivateResponse(ProgramActivateResponse.random(using: &rng))
+        case 24: .refillRequest(RefillRequest.random(using: &rng))
+        case 25: .refillResponse(RefillResponse.random(using: &rng))
+        case 26: .setClockRequest(SetClockRequest.random(using: &rng))
+        case 27: .setClockResponse(SetClockResponse.random(using: &rng))
+        case 28: .acknowledgeAlarmsRequest(AcknowledgeAlarmsRequest.random(using: &rng))
+        case 29: .acknowledgeAlarmsResponse(AcknowledgeAlarmsResponse.random(using: &rng))
+        case 30: .suspendRequest(SuspendRequest.random(using: &rng))
+        case 31: .suspendResponse(SuspendResponse.random(using: &rng))
+        case 32: .resumeRequest(ResumeRequest.random(using: &rng))
+        case 33: .resumeResponse(ResumeResponse.random(using: &rng))
+        case 34: .clinicianBolusRequest(ClinicianBolusRequest.random(using: &rng))
+        case 35: .clinicianBolusResponse(ClinicianBolusResponse.random(using: &rng))
+        case 36: .patientBolusRequest(PatientBolusRequest.random(using: &rng))
+        case 37: .patientBolusResponse(PatientBolusResponse.random(using: &rng))
+        case 38: .errorResponse(ErrorResponse.random(using: &rng))
         default: preconditionFailure("no message form \(form)")
         }
     }
