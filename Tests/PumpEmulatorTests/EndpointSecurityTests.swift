@@ -18,15 +18,6 @@ struct EndpointSecurityTests {
         return PumpEndpoint(device: device, key: key, protocolVersions: 1...1, nonceSource: { [9, 9, 9, 9, 9, 9, 9, 9] })
     }
 
-    private func decodeOne(_ bytes: [UInt8]) throws -> Frame {
-        var decoder = FrameDecoder()
-        let frames = decoder.decode(bytes).compactMap { event -> Frame? in
-            if case .frame(let frame) = event { return frame }
-            return nil
-        }
-        return try #require(frames.count == 1 ? frames[0] : nil)
-    }
-
     /// Opens a session; returns the authenticator both sides now share.
     private func hello(_ endpoint: inout PumpEndpoint<ModelPump>, nonce: [UInt8]? = nil) throws -> FrameAuthenticator {
         var encoder = FrameEncoder()

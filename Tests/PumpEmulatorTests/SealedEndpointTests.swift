@@ -16,15 +16,6 @@ struct SealedEndpointTests {
         return PumpEndpoint(device: ModelPump(Pump(configuration: configuration, nowMs: startMs)), key: key, protocolVersions: versions)
     }
 
-    private func decodeOne(_ bytes: [UInt8]) throws -> Frame {
-        var decoder = FrameDecoder()
-        let frames = decoder.decode(bytes).compactMap { event -> Frame? in
-            if case .frame(let frame) = event { return frame }
-            return nil
-        }
-        return try #require(frames.count == 1 ? frames[0] : nil)
-    }
-
     private func hello(min: UInt8 = 1, max: UInt8 = 2) -> HelloRequest {
         HelloRequest(
             protocolVersionMin: min, protocolVersionMax: max, capabilities: 7,

@@ -4,6 +4,7 @@ import PumpModel
 import PumpProtocol
 import PumpSession
 import SerialTransport
+import Testing
 
 /// An emulated pump serving one end of a memory pipe, and a session on the other end.
 struct MemoryRig {
@@ -84,4 +85,14 @@ extension Program {
             )
         )
     }
+}
+
+/// The one frame in `bytes` (an endpoint's answer, an encoder's output); fails the test otherwise.
+func decodeOne(_ bytes: [UInt8]) throws -> Frame {
+    var decoder = FrameDecoder()
+    let frames = decoder.decode(bytes).compactMap { event -> Frame? in
+        if case .frame(let frame) = event { return frame }
+        return nil
+    }
+    return try #require(frames.count == 1 ? frames[0] : nil)
 }
