@@ -188,7 +188,7 @@ struct APITests {
         try await Support.app(fake).test(.router) { client in
             let response = try await client.execute(
                 uri: "/v1/pumps/pump-1/program/review", method: .post, headers: Support.headers(Support.clinicianToken),
-                body: Support.json(#"{"program": \#(Support.programJSON), "override": {"reason": "agreed"}, "unused": null}"#))
+                body: Support.json(#"{"program": \#(Support.programJSON), "override": {"reason": "agreed"}}"#))
             #expect(response.status == .ok)
             let report = try Support.decode(ProgramReport.self, response)
             #expect(report.verdict == .acceptedWithOverride)
