@@ -12,6 +12,7 @@ import SerialTransport
 ///   "drugLibrary": "drug-library.json",
 ///   "dataDirectory": "/var/lib/pumplink",
 ///   "telemetryIntervalMs": 1000,
+///   "maxClockDistanceSeconds": 86400,
 ///   "api": {"host": "127.0.0.1", "port": 8750, "tokens": [{"token": "...", "name": "dr-lee", "role": "clinician"}]}
 /// }
 /// ```
@@ -174,6 +175,10 @@ public struct DaemonConfiguration: Sendable, Codable {
     public var dataDirectory: String
     public var telemetryIntervalMs: UInt32?
     public var api: APIConfiguration
+    /// How far (in seconds) from the host's clock `POST /v1/pumps/{id}/clock` may set a pump's
+    /// clock without an override; `defaultMaxClockDistanceSeconds` unless given.
+    public var maxClockDistanceSeconds: UInt64?
+    public static let defaultMaxClockDistanceSeconds: UInt64 = 24 * 3600
     /// Link captures; by default in `<dataDirectory>/captures`, started per pump.
     public var capture: CaptureSettings?
 
@@ -184,9 +189,10 @@ public struct DaemonConfiguration: Sendable, Codable {
 
     public init(
         pumps: [PumpEntry], drugLibrary: String? = nil, dataDirectory: String, telemetryIntervalMs: UInt32? = nil,
-        api: APIConfiguration, capture: CaptureSettings? = nil
+        api: APIConfiguration, capture: CaptureSettings? = nil, maxClockDistanceSeconds: UInt64? = nil
     ) {
         self.capture = capture
+        self.maxClockDistanceSeconds = maxClockDistanceSeconds
         self.pumps = pumps
         self.drugLibrary = drugLibrary
         self.dataDirectory = dataDirectory
