@@ -102,4 +102,101 @@ struct StrictJSONTests {
         #expect(body.kind == .priming)
         #expect(body.volumeMicroliters == 500)
     }
+
+    /// Random nested bodies, each key written in a random spelling (raw, \\uXXXX with surrogate
+    /// pairs, short escapes): refused as "given twice" exactly when some object holds two keys
+    /// with the same text; the path named is that object's.
+    @Test(arguments: 0..<8)
+    func aKeyGivenTwiceIsFoundWhateverItsSpelling(seed: UInt64) throws {
+        var random = SplitMix(seed: seed)
+        for _ in 0..<250 {
+            var writer = RandomBody(random: random)
+            let text = writer.object(depth: 0, path: "")
+            random = writer.random
+            var message: String?
+            var details: [String: String] = [:]
+            do {
+                _ = try APIJSON.decodeStrict(EmptyBody.self, from: Data(text.utf8))
+            } catch {
+                message = error.message
+                details = error.details
+            }
+            if let duplicate = writer.firstDuplicate {
+                #expect(message == "field \(duplicate) is given twice", "\(text)")
+                #expect(details == ["field": duplicate], "\(text)")
+            } else {
+                #expect(!(message ?? "").contains("given twice"), "\(text): \(message ?? "accepted")")
+            }
+        }
+    }
+}
+
+/// A small deterministic generator (SplitMix64).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 1 }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+}
+
+/// Writes a random JSON object with keys from a small set (so that some repeat), each written
+/// in a random spelling; remembers the first object, in text order of its repeated key, that
+/// holds a key twice.
+struct RandomBody {
+    var random: SplitMix
+    var firstDuplicate: String?
+    /// "\u{e9}" and "e\u{301}" are different keys to JSON, though equal as Swift strings.
+    static let keys = ["a", "b", "\u{e9}", "e\u{301}", "\"q\"", "\\", "\u{1F600}", "tab\t"]
+
+    mutating func object(depth: Int, path: String) -> String {
+        var seen: Set<[UInt32]> = []
+        var members: [String] = []
+        for _ in 0..<random.below(4) {
+            let key = Self.keys[random.below(Self.keys.count)]
+            if !seen.insert(key.unicodeScalars.map(\.value)).inserted, firstDuplicate == nil {
+                firstDuplicate = path.isEmpty ? key : "\(path).\(key)"
+            }
+            let childPath = path.isEmpty ? key : "\(path).\(key)"
+            members.append(spell(key) + ": " + value(depth: depth + 1, path: childPath))
+        }
+        return "{" + members.joined(separator: ", ") + "}"
+    }
+
+    mutating func value(depth: Int, path: String) -> String {
+        switch depth > 3 ? 0 : random.below(4) {
+        case 0: return String(random.below(1000))
+        case 1: return spell(Self.keys[random.below(Self.keys.count)])
+        case 2: return object(depth: depth, path: path)
+        default:
+            var elements: [String] = []
+            for index in 0..<random.below(3) { elements.append(value(depth: depth + 1, path: "\(path)[\(index)]")) }
+            return "[" + elements.joined(separator: ",") + "]"
+        }
+    }
+
+    /// The string as JSON text, each scalar raw or escaped at random.
+    mutating func spell(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            let mustEscape = scalar == "\"" || scalar == "\\" || scalar.value < 0x20
+            switch mustEscape ? 1 + random.below(2) : random.below(3) {
+            case 0: out.unicodeScalars.append(scalar)
+            case 1 where scalar == "\"": out += "\\\""
+            case 1 where scalar == "\\": out += "\\\\"
+            case 1 where scalar == "\t": out += "\\t"
+            default:
+                for unit in String(scalar).utf16 {
+                    let hex = String(unit, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                }
+            }
+        }
+        return out + "\""
+    }
 }
