@@ -68,7 +68,8 @@ struct FileModeTests {
     }
 
     /// A scratch folder with a configuration of one pump whose key is `key` (written with
-    /// `keyMode`, or not at all when nil) on a port nobody serves; the API on a free port.
+    /// `keyMode`, or not at all when nil) on a port nobody serves, captured from the start into
+    /// `captures`; the API on a free port.
     static func scratch(keyMode: Int?, dataMode: Int? = nil) throws -> (directory: URL, config: URL, key: String, data: String) {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplink-modes-\(UUID())")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -85,6 +86,7 @@ struct FileModeTests {
         let config: [String: Any] = [
             "pumps": [["id": "bed-1", "port": directory.appendingPathComponent("no-pump").path, "keyFile": key]],
             "dataDirectory": data,
+            "capture": ["directory": "captures", "alwaysOn": true],
             "api": [
                 "host": "127.0.0.1", "port": try PumpctlPort.free(),
                 "tokens": [["token": "clinician-secret-0001", "name": "dr-lee", "role": "clinician"]],
@@ -101,6 +103,14 @@ struct FileModeTests {
         let run = try await Self.run("pumplinkd", ["--config", config.path], in: directory, until: "Server started")
         #expect(run.status == nil, "pumplinkd did not start: \(run.output)")
         #expect(try Self.mode(data) == 0o700)
+        // Capturing from the start: its folder and file too.
+        let captures = directory.appendingPathComponent("captures").path
+        #expect(try Self.mode(captures) == 0o700)
+        let files = try FileManager.default.contentsOfDirectory(atPath: captures)
+        #expect(files.count == 1 && files[0].hasSuffix(".pcapng"), "\(files)")
+        for file in files {
+            #expect(try Self.mode(URL(fileURLWithPath: captures).appendingPathComponent(file).path) == 0o600, "\(file)")
+        }
         for name in ["pumplink.sqlite", "pumplink.sqlite-wal", "pumplink.sqlite-shm"] {
             let path = URL(fileURLWithPath: data).appendingPathComponent(name).path
             if name == "pumplink.sqlite" || FileManager.default.fileExists(atPath: path) {
