@@ -144,4 +144,32 @@ struct StrictAPITests {
         }
         await daemon.stop()
     }
+
+    /// `maxClockDistanceSeconds` from the configuration file is the distance the daemon allows:
+    /// checked before anything is sent, so a pump whose link is down shows it (409 beyond the
+    /// distance; within it, the command goes on to find the link down).
+    @Test func theConfiguredClockDistanceIsTheOneApplied() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("pumplinkd-clock-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try Data((String(repeating: "cd", count: 32) + "\n").utf8).write(to: directory.appendingPathComponent("bed-1.key"))
+        let file = directory.appendingPathComponent("pumplinkd.json")
+        try Data(#"""
+            {"pumps": [{"id": "bed-1", "port": "no-pump-here", "keyFile": "bed-1.key"}], "dataDirectory": "data",
+             "maxClockDistanceSeconds": 60, "api": \#(DaemonTests.tokens)}
+            """#.utf8).write(to: file)
+        let configuration = try DaemonConfiguration.load(from: file.path)
+        #expect(configuration.maxClockDistanceSeconds == 60)
+        let fleet = try PumpFleet(configuration: configuration, logger: Logger(label: "test"))
+        let app = buildAPI(service: fleet, configuration: configuration.api, logger: Logger(label: "test"))
+        try await app.test(.router) { client in
+            let hostMs = UInt64(Date().timeIntervalSince1970 * 1000)
+            let far = try await Self.post(client, "/v1/pumps/bed-1/clock", raw: #"{"timeMs": \#(hostMs + 120_000), "utcOffsetMinutes": 0}"#)
+            #expect(far.status == 409)
+            #expect(Self.details(far.body)["maxDistanceSeconds"] == "60")
+            let near = try await Self.post(client, "/v1/pumps/bed-1/clock", raw: #"{"timeMs": \#(hostMs + 20_000), "utcOffsetMinutes": 0}"#)
+            #expect(near.status == 503, "\(near)")
+            #expect(DaemonTests.errorCode(near.body) == "linkDown")
+        }
+    }
 }
