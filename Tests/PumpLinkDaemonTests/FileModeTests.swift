@@ -24,8 +24,10 @@ struct FileModeTests {
         var output: String
     }
 
-    /// Runs `program` until it exits or its output contains `until`; then stops it (SIGTERM).
-    /// `status` is nil when it was still running. Waits off the concurrency pool.
+    /// Runs `program` until it exits or its output contains `until`; then kills it. `status` is
+    /// nil when it was still running. Waits off the concurrency pool. SIGKILL, not SIGTERM: a
+    /// pump-emulator that has just announced its pump may not yet handle SIGTERM (it ignores
+    /// it until its handler is in place), and these tests need no graceful stop.
     static func run(_ program: String, _ arguments: [String], in directory: URL, until marker: String? = nil) async throws -> Run {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
@@ -47,7 +49,7 @@ struct FileModeTests {
         var output = ""
         // Reads until the program closes its output (it exited) or says `marker`; a program
         // that neither exits nor says it is stopped by the watchdog, so a test cannot hang.
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        let watchdog = DispatchWorkItem { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
         while true {
             let chunk = pipe.fileHandleForReading.availableData
@@ -57,7 +59,7 @@ struct FileModeTests {
         }
         watchdog.cancel()
         let exited = !process.isRunning || marker == nil || !output.contains(marker!)
-        if process.isRunning { process.terminate() }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
         return Run(status: exited ? process.terminationStatus : nil, output: output)
     }
