@@ -4,6 +4,7 @@ import HummingbirdTesting
 import Logging
 import PumpLinkDaemon
 import PumpProtocol
+import PumpSafety
 import Testing
 
 /// The real daemon against the real emulator, as a careless or hostile client would use it:
@@ -171,5 +172,14 @@ struct StrictAPITests {
             #expect(near.status == 503, "\(near)")
             #expect(DaemonTests.errorCode(near.body) == "linkDown")
         }
+        // Past the HTTP layer too, no time a pump cannot hold is sent, override or not.
+        let refusal = await #expect(throws: DaemonError.self) {
+            try await fleet.setClock(
+                "bed-1", timeMs: UInt64.max, utcOffsetMinutes: 0, override: Override(reason: "test"),
+                by: Actor(name: "test", role: .clinician))
+        }
+        // badRequest, not linkDown: refused before the link is even asked for.
+        #expect(refusal?.code == .badRequest)
+        #expect(refusal?.details["field"] == "timeMs")
     }
 }

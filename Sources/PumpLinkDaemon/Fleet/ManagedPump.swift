@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumpAPIRequests
 import PumpProtocol
 import PumpSafety
 import PumpSession
@@ -393,6 +394,12 @@ actor ManagedPump {
     ) async throws(DaemonError) -> SetClockResponse {
         guard (-900...900).contains(utcOffsetMinutes) else {
             throw DaemonError(.badRequest, "utcOffsetMinutes must be -900...900")
+        }
+        // Whoever calls: no pump is sent a time it cannot hold, override or not.
+        guard SetClockBody.timeMsRange.contains(timeMs) else {
+            throw DaemonError(
+                .badRequest, "timeMs must be in \(SetClockBody.timeMsRange.lowerBound)...\(SetClockBody.timeMsRange.upperBound)",
+                details: ["field": "timeMs", "value": "\(timeMs)"])
         }
         let hostMs = Self.nowMs()
         let distanceMs = timeMs > hostMs ? timeMs - hostMs : hostMs - timeMs
