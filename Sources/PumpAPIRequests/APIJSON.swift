@@ -11,8 +11,10 @@ public enum APIJSON {
     }
 
     /// Decodes a request body strictly: it must be a JSON object, decode as `T`, and hold no
-    /// field `T` does not know, at any depth. A misspelt field (say `overide`) is an error, not
-    /// a silently dropped value. A field given as `null` counts as absent.
+    /// field `T` does not know, at any depth, whatever its value. A misspelt field (say
+    /// `overide`) is an error, not a silently dropped value. No key may be given twice in an
+    /// object and no value may be `null` (an optional field is left out): readers disagree on
+    /// both, and the API's document allows neither.
     public static func decodeStrict<T: Codable>(_ type: T.Type, from data: Data) throws(RequestError) -> T {
         let input: Any
         do {
@@ -21,6 +23,25 @@ public enum APIJSON {
             throw .badRequest("the body is not valid JSON")
         }
         guard input is [String: Any] else { throw .badRequest("the body must be a JSON object") }
+        let duplicate: DuplicateKeys.Duplicate?
+        do {
+            duplicate = try DuplicateKeys.first(in: data)
+        } catch {
+            // Foundation also reads UTF-16 and UTF-32 text; the API takes UTF-8 (RFC 8259 §8.1).
+            throw .badRequest("the body is not JSON in UTF-8")
+        }
+        if let duplicate {
+            let field = duplicate.path.isEmpty ? duplicate.key : "\(duplicate.path).\(duplicate.key)"
+            throw .badRequest("field \(field) is given twice", details: ["field": field])
+        }
+        var nulls: [String] = []
+        Self.collectNulls(input, path: "", into: &nulls)
+        if !nulls.isEmpty {
+            nulls.sort()
+            throw .badRequest(
+                "null is not a value of any field (leave an optional field out): \(nulls.joined(separator: ", "))",
+                details: ["fields": nulls.joined(separator: ",")])
+        }
         let value: T
         do {
             value = try JSONDecoder().decode(T.self, from: data)
@@ -49,6 +70,20 @@ public enum APIJSON {
         return value
     }
 
+    private static func collectNulls(_ input: Any, path: String, into nulls: inout [String]) {
+        if let object = input as? [String: Any] {
+            for (key, value) in object {
+                collectNulls(value, path: path.isEmpty ? key : "\(path).\(key)", into: &nulls)
+            }
+        } else if let array = input as? [Any] {
+            for (index, element) in array.enumerated() {
+                collectNulls(element, path: "\(path)[\(index)]", into: &nulls)
+            }
+        } else if input is NSNull {
+            nulls.append(path)
+        }
+    }
+
     private static func collectUnknownFields(_ input: Any, known: Any, path: String, into unknown: inout [String]) {
         if let object = input as? [String: Any] {
             let knownObject = known as? [String: Any] ?? [:]
@@ -56,7 +91,7 @@ public enum APIJSON {
                 let fieldPath = path.isEmpty ? key : "\(path).\(key)"
                 if let knownValue = knownObject[key] {
                     collectUnknownFields(value, known: knownValue, path: fieldPath, into: &unknown)
-                } else if !(value is NSNull) {
+                } else {
                     unknown.append(fieldPath)
                 }
             }

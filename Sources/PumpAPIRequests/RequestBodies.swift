@@ -147,3 +147,42 @@ extension SetClockRequest {
         return self
     }
 }
+
+/// `POST /v1/pumps/{id}/clock`: the time to set and the local offset; an override with a
+/// reason to set a time far from the host's clock (the daemon's `maxClockDistanceSeconds`).
+public struct SetClockBody: Codable, Sendable, Hashable {
+    public var timeMs: UInt64
+    public var utcOffsetMinutes: Int16
+    /// Needed to set a time further than the configured distance from the host's clock; its
+    /// reason is recorded in the audit log.
+    public var override: Override?
+
+    /// The range of times any pump clock is set to, whatever the override: from 2000-01-01 to
+    /// the last second a `clockSet` event can record (seconds since the epoch in 32 bits,
+    /// SPEC §10), far inside what the pump's signed 64-bit millisecond arithmetic holds.
+    public static let timeMsRange: ClosedRange<UInt64> = 946_684_800_000...(UInt64(UInt32.max) * 1000)
+
+    public init(timeMs: UInt64, utcOffsetMinutes: Int16, override: Override? = nil) {
+        self.timeMs = timeMs
+        self.utcOffsetMinutes = utcOffsetMinutes
+        self.override = override
+    }
+
+    /// The request to send.
+    public var request: SetClockRequest { SetClockRequest(timeMs: timeMs, utcOffsetMinutes: utcOffsetMinutes) }
+
+    /// The body if its time is in `timeMsRange`, its offset in the definitions' range and an
+    /// override gives a reason.
+    public func validated() throws(RequestError) -> Self {
+        _ = try request.validated()
+        guard Self.timeMsRange.contains(timeMs) else {
+            throw RequestError.badRequest(
+                "timeMs must be in \(Self.timeMsRange.lowerBound)...\(Self.timeMsRange.upperBound) (2000-01-01 to 2106-02-07 UTC)",
+                details: ["field": "timeMs", "value": String(timeMs)])
+        }
+        if let override, override.reason.allSatisfy(\.isWhitespace) {
+            throw RequestError.badRequest("override.reason must not be empty", details: ["field": "override.reason"])
+        }
+        return self
+    }
+}

@@ -24,7 +24,9 @@ public protocol PumpService: Sendable {
     func suspend(_ id: String, by actor: Actor) async throws(DaemonError) -> SuspendResponse
     func resume(_ id: String, by actor: Actor) async throws(DaemonError) -> ResumeResponse
     func acknowledgeAlarms(_ id: String, mask: UInt32, by actor: Actor) async throws(DaemonError) -> AcknowledgeAlarmsResponse
-    func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse
+    /// Sets the pump's clock. A time further than the configured distance from the host's clock
+    /// is refused (`overrideRequired`, audited) unless `override` gives a reason (SPEC §5.6).
+    func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, override: Override?, by actor: Actor) async throws(DaemonError) -> SetClockResponse
     /// The audit log, newest first.
     func audit(pump id: String?, limit: Int) async throws(DaemonError) -> [AuditRecord]
     /// The audit log's hash chain: its row count and last hash (`GET /v1/health`).

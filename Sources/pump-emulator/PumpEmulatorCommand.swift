@@ -203,9 +203,19 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         return UInt64((date.timeIntervalSince1970 * 1000).rounded())
     }
 
+    /// The pump's key from `--key-dir`, or a new one written there if none is: created 0600
+    /// under a temporary name (O_CREAT|O_EXCL) and renamed into place, so that no reader ever
+    /// sees a partial key or one open to others. A key that is there but cannot be read is an
+    /// error, never replaced.
     private func loadOrCreateKey(serial: String) throws -> PairingKey {
         let path = URL(fileURLWithPath: keyDir).appendingPathComponent("\(serial).key").path
-        if let text = try? String(contentsOfFile: path, encoding: .utf8) {
+        if FileManager.default.fileExists(atPath: path) {
+            let text: String
+            do {
+                text = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw ValidationError("\(path): the pairing key cannot be read (\(error.localizedDescription))")
+            }
             do {
                 return try PairingKey(hex: text)
             } catch {
@@ -213,8 +223,20 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
             }
         }
         let key = PairingKey.generate()
-        FileManager.default.createFile(
-            atPath: path, contents: Data((key.hexadecimal + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        let temporary = "\(path).\(getpid()).tmp"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw ValidationError("\(temporary): cannot create the pairing key: \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array((key.hexadecimal + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor)
+        close(descriptor)
+        guard written == bytes.count, synced == 0, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw ValidationError("\(path): cannot write the pairing key: \(reason)")
+        }
         return key
     }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import Logging
 import PumpLinkDaemon
 import ServiceLifecycle
@@ -19,6 +20,9 @@ struct PumpLinkDaemonCommand: AsyncParsableCommand {
     var logLevel: Logger.Level = .info
 
     func run() async throws {
+        // Everything the daemon creates (data folder, database and its WAL and SHM, captures)
+        // is its user's alone.
+        umask(0o077)
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -31,6 +35,7 @@ struct PumpLinkDaemonCommand: AsyncParsableCommand {
         do {
             configuration = try DaemonConfiguration.load(from: config)
             try configuration.api.validate()
+            try configuration.checkPrivateFiles()
             fleet = try PumpFleet(configuration: configuration, logger: logger)
         } catch {
             logger.critical("cannot start: \(error)")

@@ -112,8 +112,8 @@ actor FakePumpService: PumpService {
         return AcknowledgeAlarmsResponse(alarmConditionMask: 0, alarmUnacknowledgedMask: 0)
     }
 
-    func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse {
-        try record("setClock \(timeMs) \(utcOffsetMinutes)", id, actor)
+    func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, override: Override?, by actor: Actor) async throws(DaemonError) -> SetClockResponse {
+        try record("setClock \(timeMs) \(utcOffsetMinutes)\(override.map { " override \($0.reason)" } ?? "")", id, actor)
         return SetClockResponse(previousTimeMs: 500, timeMs: timeMs, utcOffsetMinutes: utcOffsetMinutes)
     }
 

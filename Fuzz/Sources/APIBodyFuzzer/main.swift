@@ -19,8 +19,8 @@
 //   blank override reason, and what it accepts goes through the wire codec unchanged;
 //   ClinicianBolusRequest.validated() and SetClockRequest.validated() likewise (with a kind a
 //   clinician gives); AcknowledgeAlarmsBody.alarmMask() returns the mask a second computation
-//   here gives, or refuses when there is none; EmptyBody is accepted exactly for an object of
-//   nulls.
+//   here gives, or refuses when there is none; EmptyBody is accepted exactly for an empty
+//   object.
 // Query integers: accepted exactly for an optional sign and ASCII decimal digits whose value is
 // in range, as that value; refused naming the parameter and the text. A query string is
 // accepted exactly when every name is allowed and none repeats.
@@ -240,14 +240,13 @@ enum BodyProperties {
         }
     }
 
-    /// EmptyBody takes an object whose fields are all null (null counts as absent), nothing else.
+    /// EmptyBody takes an empty object, nothing else (not even a field given as null).
     static func checkEmpty(_ json: Data) {
         guard let object = try? JSONSerialization.jsonObject(with: json, options: [.fragmentsAllowed]) as? [String: Any] else {
             return
         }
-        let onlyNulls = object.values.allSatisfy { $0 is NSNull }
         let accepted = (try? APIJSON.decodeStrict(EmptyBody.self, from: json)) != nil
-        require(accepted == onlyNulls, "\(text(json)) is \(accepted ? "accepted" : "refused") as an empty body")
+        require(accepted == object.isEmpty, "\(text(json)) is \(accepted ? "accepted" : "refused") as an empty body")
     }
 
     static func wireRoundTrip<T: WireCodable & Hashable>(_ value: T, _ json: Data) {

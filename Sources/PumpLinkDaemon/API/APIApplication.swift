@@ -131,10 +131,11 @@ struct APIHandlers<Service: PumpService>: Sendable {
             return try json.response(try await service.acknowledgeAlarms(id, mask: mask, by: actor))
         case .setClock:
             let id = try pumpID(context)
-            let body = try checked(try await decode(SetClockRequest.self, request).validated)
+            let body = try checked(try await decode(SetClockBody.self, request).validated)
             log(endpoint, actor, id)
             return try json.response(
-                try await service.setClock(id, timeMs: body.timeMs, utcOffsetMinutes: body.utcOffsetMinutes, by: actor))
+                try await service.setClock(
+                    id, timeMs: body.timeMs, utcOffsetMinutes: body.utcOffsetMinutes, override: body.override, by: actor))
         case .audit:
             let limit =
                 try integer(query["limit"], name: "limit", in: 1...Self.auditLimitMaximum) ?? Self.auditLimitDefault

@@ -85,4 +85,21 @@ public enum APIEndpoint: String, CaseIterable, Sendable {
     }
 
     var access: Access { requiredRole.map(Access.role) ?? .open }
+
+    /// The methods served at a request's path, in the order of the table; empty when no
+    /// endpoint has that path. A path with other methods answers 405 naming these (RFC 9110
+    /// §15.5.6), not 404: the resource exists.
+    public static func methods(servedAt requestPath: String) -> [HTTPRequest.Method] {
+        let requested = requestPath.split(separator: "/", omittingEmptySubsequences: false)
+        var methods: [HTTPRequest.Method] = []
+        for endpoint in allCases where !methods.contains(endpoint.method) {
+            let pattern = endpoint.path.split(separator: "/", omittingEmptySubsequences: false)
+            guard pattern.count == requested.count else { continue }
+            let matches = zip(pattern, requested).allSatisfy { pattern, segment in
+                pattern.hasPrefix("{") ? !segment.isEmpty : pattern == segment
+            }
+            if matches { methods.append(endpoint.method) }
+        }
+        return methods
+    }
 }

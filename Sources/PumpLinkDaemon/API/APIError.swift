@@ -68,7 +68,8 @@ extension DaemonError.Code {
 }
 
 /// Turns every error a route throws, and the router's own 404, into the error envelope, so a
-/// client sees one error format whatever failed.
+/// client sees one error format whatever failed. A known path asked with a method it does not
+/// take answers 405 with `Allow`.
 struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
     let encoder: JSONEncoding
 
@@ -88,6 +89,19 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             // The router's "no such route" (404), a body over the limit (413) and the like.
             let status = error.status
+            if status == .notFound {
+                let allowed = APIEndpoint.methods(servedAt: request.uri.path)
+                if !allowed.isEmpty {
+                    let names = allowed.map(\.rawValue).joined(separator: ", ")
+                    var response = encoder.errorResponse(
+                        DaemonError(
+                            .badRequest, "\(request.uri.path) does not take \(request.method.rawValue); it takes \(names)",
+                            details: ["allow": names]),
+                        status: .methodNotAllowed)
+                    response.headers[.allow] = names
+                    return response
+                }
+            }
             let code: DaemonError.Code = status.code >= 500 ? .internalError : .badRequest
             let message =
                 switch status {

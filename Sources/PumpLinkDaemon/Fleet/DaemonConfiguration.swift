@@ -12,6 +12,7 @@ import SerialTransport
 ///   "drugLibrary": "drug-library.json",
 ///   "dataDirectory": "/var/lib/pumplink",
 ///   "telemetryIntervalMs": 1000,
+///   "maxClockDistanceSeconds": 86400,
 ///   "api": {"host": "127.0.0.1", "port": 8750, "tokens": [{"token": "...", "name": "dr-lee", "role": "clinician"}]}
 /// }
 /// ```
@@ -185,6 +186,10 @@ public struct DaemonConfiguration: Sendable, Codable {
     public var dataDirectory: String
     public var telemetryIntervalMs: UInt32?
     public var api: APIConfiguration
+    /// How far (in seconds) from the host's clock `POST /v1/pumps/{id}/clock` may set a pump's
+    /// clock without an override; `defaultMaxClockDistanceSeconds` unless given.
+    public var maxClockDistanceSeconds: UInt64?
+    public static let defaultMaxClockDistanceSeconds: UInt64 = 24 * 3600
     /// Link captures; by default in `<dataDirectory>/captures`, started per pump.
     public var capture: CaptureSettings?
 
@@ -195,9 +200,10 @@ public struct DaemonConfiguration: Sendable, Codable {
 
     public init(
         pumps: [PumpEntry], drugLibrary: String? = nil, dataDirectory: String, telemetryIntervalMs: UInt32? = nil,
-        api: APIConfiguration, capture: CaptureSettings? = nil
+        api: APIConfiguration, capture: CaptureSettings? = nil, maxClockDistanceSeconds: UInt64? = nil
     ) {
         self.capture = capture
+        self.maxClockDistanceSeconds = maxClockDistanceSeconds
         self.pumps = pumps
         self.drugLibrary = drugLibrary
         self.dataDirectory = dataDirectory
@@ -241,6 +247,73 @@ public struct DaemonConfiguration: Sendable, Codable {
         if let capture {
             guard (capture.maxFileBytes ?? 1 << 20) >= 4096 else { throw DaemonError(.badRequest, "capture.maxFileBytes: at least 4096") }
             guard (capture.maxFiles ?? 1) >= 1 else { throw DaemonError(.badRequest, "capture.maxFiles: at least 1") }
+        }
+    }
+
+    /// The database's file name in `dataDirectory`, beside its `-wal` and `-shm` files.
+    public static let databaseFileName = "pumplink.sqlite"
+
+    /// Checks, before anything is opened, that what the daemon keeps is private to its user:
+    /// the data and capture folders (if they exist) open to nobody else, the database, its WAL
+    /// and SHM and the capture files neither, and every pump's key file present, a readable
+    /// regular file, open to nobody else. The daemon creates its files under umask 077; an
+    /// existing file that others may read is refused, not silently changed, and the error names
+    /// the path, its mode and the fix. A missing key is an error: the daemon never creates one.
+    public func checkPrivateFiles() throws(DaemonError) {
+        try Self.checkPrivate(dataDirectory, what: "data folder", directory: true)
+        for suffix in ["", "-wal", "-shm"] {
+            let path = URL(fileURLWithPath: dataDirectory).appendingPathComponent(Self.databaseFileName + suffix).path
+            try Self.checkPrivate(path, what: "database file", directory: false)
+        }
+        let captures = captureSettings.directory
+        try Self.checkPrivate(captures, what: "capture folder", directory: true)
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: captures)) ?? []).sorted() {
+            let path = URL(fileURLWithPath: captures).appendingPathComponent(name).path
+            try Self.checkPrivate(path, what: "capture file", directory: nil)
+        }
+        for pump in pumps {
+            guard let mode = try Self.mode(of: pump.keyFile) else {
+                throw DaemonError(
+                    .badRequest,
+                    "pump \(pump.id): its key file \(pump.keyFile) does not exist (the daemon never creates a key: put the pump's pairing key there, mode 0600)")
+            }
+            guard mode & S_IFMT == S_IFREG else {
+                throw DaemonError(.badRequest, "pump \(pump.id): its key file \(pump.keyFile) is not a regular file")
+            }
+            guard access(pump.keyFile, R_OK) == 0 else {
+                throw DaemonError(
+                    .badRequest, "pump \(pump.id): its key file \(pump.keyFile) cannot be read: \(String(cString: strerror(errno)))")
+            }
+            try Self.checkPrivate(pump.keyFile, what: "pump \(pump.id): its key file", directory: false)
+        }
+    }
+
+    /// The mode of `path` (following links); nil if nothing is there.
+    private static func mode(of path: String) throws(DaemonError) -> mode_t? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return nil }
+            throw DaemonError(.badRequest, "\(path): \(String(cString: strerror(errno)))")
+        }
+        return info.st_mode
+    }
+
+    /// Refuses `path` if it exists and group or others have any access to it; `directory`:
+    /// what it must be (nil: either).
+    private static func checkPrivate(_ path: String, what: String, directory: Bool?) throws(DaemonError) {
+        guard let mode = try mode(of: path) else { return }
+        let isDirectory = mode & S_IFMT == S_IFDIR
+        if let directory, directory != isDirectory {
+            throw DaemonError(.badRequest, "\(what) \(path) is \(directory ? "not a folder" : "a folder")")
+        }
+        let permissions = mode & 0o7777
+        guard permissions & 0o077 == 0 else {
+            let octal = String(permissions, radix: 8)
+            let shown = String(repeating: "0", count: max(0, 4 - octal.count)) + octal
+            throw DaemonError(
+                .badRequest,
+                "\(what) \(path) has mode \(shown): group or others may use it; fix it with chmod \(isDirectory ? "700" : "600") \(path)",
+                details: ["path": path, "mode": shown])
         }
     }
 

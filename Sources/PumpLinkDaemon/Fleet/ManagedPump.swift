@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PumpAPIRequests
 import PumpProtocol
 import PumpSafety
 import PumpSession
@@ -496,11 +497,33 @@ actor ManagedPump {
         }
     }
 
-    func setClock(timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse {
+    /// The clock drives the schedule (SPEC §5.6, §9.2): a time far from the host's clock needs
+    /// an override with a reason; the refusal is audited like a program's.
+    func setClock(
+        timeMs: UInt64, utcOffsetMinutes: Int16, override: Override?, maxDistanceSeconds: UInt64, by actor: Actor
+    ) async throws(DaemonError) -> SetClockResponse {
         guard (-900...900).contains(utcOffsetMinutes) else {
             throw DaemonError(.badRequest, "utcOffsetMinutes must be -900...900")
         }
-        return try await command("clock.set", ["timeMs": "\(timeMs)", "utcOffsetMinutes": "\(utcOffsetMinutes)"], by: actor) { session in
+        // Whoever calls: no pump is sent a time it cannot hold, override or not.
+        guard SetClockBody.timeMsRange.contains(timeMs) else {
+            throw DaemonError(
+                .badRequest, "timeMs must be in \(SetClockBody.timeMsRange.lowerBound)...\(SetClockBody.timeMsRange.upperBound)",
+                details: ["field": "timeMs", "value": "\(timeMs)"])
+        }
+        let hostMs = Self.nowMs()
+        let distanceMs = timeMs > hostMs ? timeMs - hostMs : hostMs - timeMs
+        let parameters = ClockParameters(timeMs: "\(timeMs)", utcOffsetMinutes: "\(utcOffsetMinutes)", hostTimeMs: "\(hostMs)", override: override)
+        if distanceMs / 1000 > maxDistanceSeconds, override == nil {
+            let intent = try audit(actor, "clock.set", parameters)
+            let message =
+                "the time is \(distanceMs / 1000) s from the host's clock, more than the \(maxDistanceSeconds) s allowed: give an override with a reason"
+            try record(intent, outcome: .refused, detail: message)
+            throw DaemonError(
+                .overrideRequired, message,
+                details: ["distanceSeconds": "\(distanceMs / 1000)", "maxDistanceSeconds": "\(maxDistanceSeconds)"])
+        }
+        return try await command("clock.set", parameters, by: actor) { session in
             try await session.setClock(timeMs: timeMs, utcOffsetMinutes: utcOffsetMinutes)
         }
     }
@@ -658,6 +681,13 @@ private struct ClinicianBolusParameters: Encodable {
     var override: Override?
     var verdict: String?
     var dailyTotalMicrograms: UInt64?
+}
+
+private struct ClockParameters: Encodable {
+    var timeMs: String
+    var utcOffsetMinutes: String
+    var hostTimeMs: String
+    var override: Override?
 }
 
 private struct PushParameters: Encodable {

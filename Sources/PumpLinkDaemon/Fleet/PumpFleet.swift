@@ -15,11 +15,14 @@ public final class PumpFleet: PumpService {
     private let registry: PrometheusCollectorRegistry
     private let hub = UpdateHub()
     private let logger: Logger
+    /// How far from the host's clock a pump's clock may be set without an override.
+    private let maxClockDistanceSeconds: UInt64
 
     /// Opens the store, reads the keys and the drug library; throws a clear error on any
     /// missing or malformed file before anything connects.
     public init(configuration: DaemonConfiguration, logger: Logger) throws(DaemonError) {
         self.logger = logger
+        maxClockDistanceSeconds = configuration.maxClockDistanceSeconds ?? DaemonConfiguration.defaultMaxClockDistanceSeconds
         do {
             try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
             store = try PumpStore(path: URL(fileURLWithPath: configuration.dataDirectory).appendingPathComponent("pumplink.sqlite").path)
@@ -156,8 +159,9 @@ public final class PumpFleet: PumpService {
         try await (try pump(named: id)).acknowledgeAlarms(mask: mask, by: actor)
     }
 
-    public func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, by actor: Actor) async throws(DaemonError) -> SetClockResponse {
-        try await (try pump(named: id)).setClock(timeMs: timeMs, utcOffsetMinutes: utcOffsetMinutes, by: actor)
+    public func setClock(_ id: String, timeMs: UInt64, utcOffsetMinutes: Int16, override: Override?, by actor: Actor) async throws(DaemonError) -> SetClockResponse {
+        try await (try pump(named: id)).setClock(
+            timeMs: timeMs, utcOffsetMinutes: utcOffsetMinutes, override: override, maxDistanceSeconds: maxClockDistanceSeconds, by: actor)
     }
 
     public func audit(pump id: String?, limit: Int) async throws(DaemonError) -> [AuditRecord] {
