@@ -82,7 +82,7 @@ struct LimitTests {
         #expect(frame.messageType == nil)
         #expect(throws: FrameMessageError.unknownMessageType(200)) { try frame.message() }
         // Type 0 and the gap between 7 and 16 are not defined either.
-        for type: UInt8 in [0, 8, 15, 28, 126, 128, 255] {
+        for type: UInt8 in [0, 9, 15, 28, 126, 128, 255] {
             let frame = try #require(decodeWhole(Self.line(messageType: type, payload: [])).first?.frame)
             #expect(throws: FrameMessageError.unknownMessageType(type)) { try frame.message() }
         }

@@ -192,19 +192,22 @@ enum ReferenceDecoder {
         let computed = bitwiseCRC32C(packet[..<checked])
         let received: UInt32 = littleEndian(packet[checked...])
         if computed != received { return discarded(.checkFailed(received: received, computed: computed)) }
-        if packet[0] != 1 { return discarded(.unsupportedVersion(packet[0])) }
-        if packet[1] & ~0x03 != 0 { return discarded(.reservedFlags(packet[1])) }
-        let authenticated = packet[1] & 0x02 != 0
+        let version = packet[0]
+        if version != 1 && version != 2 { return discarded(.unsupportedVersion(version)) }
+        let defined: UInt8 = version == 1 ? 0x03 : 0x07
+        if packet[1] & ~defined != 0 || packet[1] & 0x06 == 0x06 { return discarded(.reservedFlags(packet[1])) }
+        let tagged = packet[1] & 0x06 != 0
+        let sealed = packet[1] & 0x04 != 0
         let payloadLength = Int(littleEndian(packet[7..<9]) as UInt16)
-        let tagLength = authenticated ? 16 : 0
-        if payloadLength > 1024 || 9 + payloadLength + tagLength + 4 != packet.count {
+        let tagLength = tagged ? 16 : 0
+        if payloadLength > 1024 || 9 + payloadLength + tagLength + 4 != packet.count || (sealed && payloadLength < 8) {
             return discarded(.lengthMismatch(declared: payloadLength, packetLength: packet.count))
         }
         let header = FrameHeader(
-            flags: FrameFlags(rawValue: packet[1]), messageType: packet[2],
+            version: version, flags: FrameFlags(rawValue: packet[1]), messageType: packet[2],
             requestID: littleEndian(packet[3..<7]), payloadLength: payloadLength)
         let body = 9 + payloadLength
-        let tag = authenticated ? packet[body..<body + 16].withUnsafeBytes { AuthenticationTag($0) } : nil
+        let tag = tagged ? packet[body..<body + 16].withUnsafeBytes { AuthenticationTag($0) } : nil
         let frame = Frame(header: header, packet: packet[..<body], tag: tag)
         return Outcome(event: .frame(frame), candidate: candidate, endsWithFullBlock: fullBlockLast)
     }
