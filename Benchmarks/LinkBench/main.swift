@@ -1,4 +1,4 @@
-// Link timings over real pseudo-terminals (BRIEF §7, issue "Performance"): each figure is
+// Link timings over real pseudo-terminals (docs/PERFORMANCE.md): each figure is
 // printed beside its floor or ceiling measured in the same run.
 //
 //   tools/link-bench            full run

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Faults injected on the emulator's link, seeded so that a run can be reproduced (BRIEF §7).
+/// Faults injected on the emulator's link, seeded so that a run can be reproduced (docs/RELIABILITY.md).
 ///
 /// Written as `key=value` pairs separated by commas, e.g.
 /// `seed=7,ber=1e-3,drop=1e-4,dup=0.01,garbage=0.02,delay=15`:

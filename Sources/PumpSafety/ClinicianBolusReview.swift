@@ -2,7 +2,7 @@ internal import PumpModel
 public import PumpProtocol
 
 /// The limits of one kind of clinician bolus. A soft limit needs an override with a reason, a
-/// hard one refuses (like a program's, BRIEF §3).
+/// hard one refuses (like a program's).
 public struct BolusLimits: Sendable, Hashable, Codable {
     /// One bolus, µg. Single and bridge boluses only (a priming bolus is given by volume).
     public var doseMicrograms: SoftHardLimit?
@@ -84,7 +84,7 @@ public struct ClinicianBolusLimits: Sendable, Hashable, Codable {
     }
 }
 
-/// The check of a clinician bolus before it is sent (BRIEF §3): what it gives, and the drug
+/// The check of a clinician bolus before it is sent: what it gives, and the drug
 /// library's verdict.
 public struct ClinicianBolusReport: Sendable, Hashable, Codable {
     public var kind: BolusKind

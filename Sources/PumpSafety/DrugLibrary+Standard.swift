@@ -1,7 +1,7 @@
 import PumpProtocol
 
 extension DrugLibrary {
-    /// The shipped default library (BRIEF §8), also protocol/drug-library.json.
+    /// The shipped default library, also protocol/drug-library.json.
     ///
     /// | Drug | Label | Concentration µg/mL | Daily µg/day soft / hard | Start µg/day | Increase % | Patient bolus µg soft / hard | Patient µg/day soft / hard |
     /// |---|---|---|---|---|---|---|---|
@@ -31,7 +31,7 @@ extension DrugLibrary {
         notes: [
             "PumpLink's default drug library: concentrations in µg/mL, doses in µg, daily doses in µg/day, whole numbers.",
             "Daily-dose limits apply to the largest daily total of a program with every allowed patient bolus taken (SPEC §9.4).",
-            "Figures from device labelling and intrathecal consensus guidance as summarised in BRIEF §8; the fields listed in a drug's 'assumed' are reasonable defaults, not published figures: review them locally.",
+            "Figures from device labelling and intrathecal consensus guidance; the fields listed in a drug's 'assumed' are reasonable defaults, not published figures: review them locally.",
             "Only morphine and ziconotide are approved for intrathecal pain therapy in these pumps and baclofen for spasticity; the other drugs are used off-label.",
             "hardIncreaseFactor: a daily dose this many times the running one is refused (tenfold entry error); perHourEntryFactor: a step this many times the median step rate looks like a per-hour entry; lowReservoirNoticeDays: a low-reservoir alarm projected within this many days is shown.",
             "A file given to the daemon overrides this library: each drug it names is replaced whole, each top-level setting it gives replaces the default; drugs it does not name keep these figures.",

@@ -1,7 +1,7 @@
 public import Foundation
 public import PumpProtocol
 
-/// The clinical limits the daemon checks a program against before it reaches a pump (BRIEF §3):
+/// The clinical limits the daemon checks a program against before it reaches a pump:
 /// per drug, the concentrations allowed, the daily-dose limits, the largest increase against
 /// the running program, the patient-bolus limits and the clinician-bolus limits
 /// (`ClinicianBolusLimits`). Hard limits reject; soft limits need an override with a reason.
@@ -17,7 +17,7 @@ public import PumpProtocol
 /// Label figures that are not whole micrograms are rounded down to what a program can state
 /// (ziconotide: 19.2 µg/day → 19, start 2.4 µg/day → 2; a program's rates are whole µg/day).
 /// Each drug's `assumed` lists the fields that are reasonable defaults rather than label or
-/// consensus figures (BRIEF §8).
+/// consensus figures.
 ///
 /// The rules the reviews apply, by the `rule` of their findings:
 ///
@@ -63,7 +63,7 @@ public import PumpProtocol
 /// | `clinicianBolus.dailySoftMaximum` | soft | clinician bolus | the same > daily soft maximum (and ≤ hard) | µg/day |
 public struct DrugLibrary: Sendable, Hashable, Codable {
     /// Increases by this factor or more against the active program are refused (a tenfold
-    /// entry error, BRIEF §8); decreases by it need an override.
+    /// entry error); decreases by it need an override.
     public var hardIncreaseFactor: UInt32
     /// A step at this many times the median step rate looks like a per-hour entry (24: µg/h
     /// entered as µg/day).
@@ -176,7 +176,7 @@ public struct DrugLibrary: Sendable, Hashable, Codable {
     }
 }
 
-/// Whether a drug is approved for intrathecal use in these pumps (BRIEF §8).
+/// Whether a drug is approved for intrathecal use in these pumps.
 public enum LabelStatus: String, Sendable, Hashable, Codable {
     case approved
     case offLabel

@@ -1,7 +1,7 @@
 internal import PumpModel
 public import PumpProtocol
 
-/// The daemon's own check of a patient bolus request before it is sent (BRIEF §3): the pump
+/// The daemon's own check of a patient bolus request before it is sent: the pump
 /// enforces the lockout and the daily maximum, and the daemon checks them again from the
 /// pump's event log.
 public enum PatientBolusCheck {

@@ -1,7 +1,7 @@
 public import PumpModel
 public import PumpProtocol
 
-/// The dry run of a program push (BRIEF §3): what the new program would do beside the running
+/// The dry run of a program push: what the new program would do beside the running
 /// one, and the drug library's verdict. Pure: the pump's state comes in as a `Status`.
 public enum ProgramReview {
     /// Reviews `program` for a pump in `status` running `active` (nil if none).

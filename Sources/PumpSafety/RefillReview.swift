@@ -1,7 +1,7 @@
 internal import PumpModel
 public import PumpProtocol
 
-/// The check of a refill before it is sent (BRIEF §8, SPEC §12): the stated volumes against the
+/// The check of a refill before it is sent (SPEC §12): the stated volumes against the
 /// reservoir's capacity and against what the pump expects to be left.
 public enum RefillReview {
     /// Reviews a refill of a pump in `status` running `activeProgram` (nil if none).

@@ -1,6 +1,6 @@
 import PumpProtocol
 
-/// An explicit decision to go past a soft limit, recorded in the audit log (BRIEF §3).
+/// An explicit decision to go past a soft limit, recorded in the audit log.
 public struct Override: Sendable, Hashable, Codable {
     /// Why the clinician accepts the risk; must not be empty.
     public var reason: String
@@ -50,7 +50,7 @@ public enum Verdict: String, Sendable, Hashable, Codable {
     case rejected
 }
 
-/// The dry run of a program push (BRIEF §3): what the new program would do, beside what runs now.
+/// The dry run of a program push: what the new program would do, beside what runs now.
 public struct ProgramReport: Sendable, Hashable, Codable {
     public var programId: UInt32
     public var drug: Drug
@@ -100,7 +100,7 @@ public struct ProgramReport: Sendable, Hashable, Codable {
     }
 }
 
-/// The check of a refill before it is sent (BRIEF §8: volumes against capacity and expectation).
+/// The check of a refill before it is sent (volumes against capacity and expectation).
 public struct RefillReport: Sendable, Hashable, Codable {
     public var expectedMicroliters: UInt32
     public var aspiratedMicroliters: UInt32

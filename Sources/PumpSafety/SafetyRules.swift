@@ -75,7 +75,7 @@ enum ReservoirProjection {
 
     /// When the low-reservoir and the empty alarms would be raised (pump clock) if `program`
     /// ran from `status`'s time with `reservoirMicroliters` in the reservoir and every allowed
-    /// patient bolus were taken the moment it is allowed (BRIEF §8: the refill date assumes
+    /// patient bolus were taken the moment it is allowed (the refill date assumes
     /// every allowed bolus is taken). Assumes therapy runs (a suspension or a critical alarm in
     /// `status` is ignored). Nil for a program the pump would refuse, or beyond the horizon.
     ///

@@ -3,7 +3,7 @@ import PumpProtocol
 import SerialTransport
 import Synchronization
 
-/// Keeps one pump connected for as long as it runs (BRIEF §5): opens the port, opens a session,
+/// Keeps one pump connected for as long as it runs: opens the port, opens a session,
 /// streams telemetry, follows the event log from a cursor without gaps, notices a silent or
 /// vanished link within seconds, and reconnects with backoff when the port returns.
 ///

@@ -2,7 +2,7 @@ import PumpProtocol
 import Testing
 
 /// No corrupted frame is ever accepted, and the decoder is back in step at the next intact
-/// frame (BRIEF §2: integrity and self-synchronising framing).
+/// frame (SPEC §3: integrity and self-synchronising framing).
 @Suite("Corruption")
 struct CorruptionTests {
     enum Damage: String, CaseIterable, CustomTestStringConvertible {

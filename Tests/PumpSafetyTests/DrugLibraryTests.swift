@@ -32,7 +32,7 @@ import Testing
         for (drug, limits) in library.drugs {
             try limits.check(drug: drug)
         }
-        // BRIEF §8: only morphine and ziconotide (pain) and baclofen (spasticity) are approved.
+        // Only morphine and ziconotide (pain) and baclofen (spasticity) are approved.
         let approved = Set(library.drugs.filter { $0.value.label == .approved }.keys)
         #expect(approved == [.morphine, .ziconotide, .baclofen])
         #expect(library.drugs[.baclofen]?.approvedIndication == "spasticity")

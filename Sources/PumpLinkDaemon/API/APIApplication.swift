@@ -4,7 +4,7 @@ import Logging
 import PumpAPIRequests
 import PumpProtocol
 
-/// The daemon's HTTP API on `service` (BRIEF §4), ready to run as a `Service` (the executable
+/// The daemon's HTTP API on `service` (README, protocol/openapi.json), ready to run as a `Service` (the executable
 /// puts it in its `ServiceGroup`) or to test with `app.test(.router)`.
 public func buildAPI(service: some PumpService, configuration: APIConfiguration, logger: Logger) -> some ApplicationProtocol {
     let address: BindAddress =

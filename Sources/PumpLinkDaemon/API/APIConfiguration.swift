@@ -1,4 +1,4 @@
-/// How the daemon's HTTP API listens and whom it lets in (BRIEF §4).
+/// How the daemon's HTTP API listens and whom it lets in (README, protocol/openapi.json).
 ///
 /// JSON form (every key optional except `tokens`):
 /// `{"host": "127.0.0.1", "port": 8750, "unixSocket": "/run/pumplinkd.sock",

@@ -52,7 +52,7 @@ struct APIError: Error, Sendable {
 }
 
 extension DaemonError.Code {
-    /// The HTTP status of each error code (BRIEF §4, openapi.json `ErrorCode`).
+    /// The HTTP status of each error code (openapi.json `ErrorCode`).
     var httpStatus: HTTPResponse.Status {
         switch self {
         case .badRequest: .badRequest

@@ -439,7 +439,7 @@ actor ManagedPump {
     }
 
     func patientBolus(by actor: Actor) async throws(DaemonError) -> PatientBolusResponse {
-        // The daemon checks lockout and daily maximum too (BRIEF §3); the pump enforces them.
+        // The daemon checks lockout and daily maximum too; the pump enforces them (SPEC §9.7).
         // On the pump's clock and log read now (not the last streamed status and the stored
         // events), so that a bolus just given is always seen and the refusal is always this one.
         try refuseIfUncertain(actor, "bolus.patient", [String: String]())

@@ -7,7 +7,7 @@ import PumpSession
 import PumpStore
 import Synchronization
 
-/// The daemon's pumps (BRIEF §5: one daemon, many pumps), as the `PumpService` the API serves.
+/// The daemon's pumps (one daemon, many pumps), as the `PumpService` the API serves.
 public final class PumpFleet: PumpService {
     private let pumpsByID: [String: ManagedPump]
     private let order: [String]
