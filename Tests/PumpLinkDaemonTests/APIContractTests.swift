@@ -16,7 +16,7 @@ struct APIContractTests {
 
     @Test func bolusKindsAreTheOnesAClinicianGives() throws {
         let schemas = try Self.schemas()
-        let properties = try #require(schemas["ClinicianBolusRequest"]?["properties"] as? [String: [String: Any]])
+        let properties = try #require(schemas["ClinicianBolusBody"]?["properties"] as? [String: [String: Any]])
         let reference = try #require(properties["kind"]?["$ref"] as? String)
         let name = try #require(reference.split(separator: "/").last.map(String.init))
         let kinds = try #require(schemas[name]?["enum"] as? [String])
@@ -77,7 +77,7 @@ struct APIContractTests {
 
     @Test func requestBodiesAllowNoOtherFields() throws {
         let schemas = try Self.schemas()
-        for name in ["ProgramBody", "RefillBody", "EmptyBody", "ClinicianBolusRequest", "SetClockBody", "Override", "Program", "DoseStep"] {
+        for name in ["ProgramBody", "RefillBody", "EmptyBody", "ClinicianBolusBody", "SetClockBody", "Override", "Program", "DoseStep"] {
             #expect(schemas[name]?["additionalProperties"] as? Bool == false, "\(name)")
         }
     }
