@@ -490,6 +490,8 @@ class Soak:
         for row_id, action, outcome, intent_id in db.execute("SELECT id, action, outcome, intentID FROM audit WHERE pumpID = ? ORDER BY id", (PUMP,)):
             if intent_id is None:
                 actions[row_id] = action
+                if outcome != "pending":
+                    outcomes[row_id].append(outcome)  # a complete row: refused before anything was sent
             else:
                 outcomes[intent_id].append(outcome)
 
@@ -538,7 +540,10 @@ class Soak:
                 if not executed and effects:
                     self.violation("uncertain", f"intent {intent} ({action}) resolved as not executed, but the pump's log shows {effects}")
                     resolution["notExecutedWithEffect"] += 1
-            elif final and final[-1] in ("rejected", "failed", "refused") and effects:
+            elif final and final[-1] in ("rejected", "failed", "refused") and [
+                    r for r in effects if name[r[2]] != "patientBolusRefused"]:
+                # A patient bolus the pump refused ran (logged patientBolusRefused) and gave
+                # nothing: reported rejected, as it should be.
                 self.violation("requests", f"intent {intent} ({action}) reported {final[-1]}, but the pump's log shows {effects}")
                 resolution["reportedFailedWithEffect"] += 1
             elif final and final[-1] == "done" and action in must_show and not effects:
