@@ -116,6 +116,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let termination = TerminationSignal()
         let faultSettings = try LinkFaultSettings(parsing: faults)
         try FileManager.default.createDirectory(atPath: keyDir, withIntermediateDirectories: true)
         if !stateDir.isEmpty {
@@ -138,7 +139,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
                 index: 0, serial: serial, pump: pump, linkPath: link, portPath: port, capture: writer,
                 capturePumpSide: captureBeforeFaults)
             try await host.start()
-            await waitForTerminationSignal()
+            await termination.wait()
             await host.stop()
             return
         }
@@ -159,7 +160,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         if let control {
             Task { await ControlFile(path: control, hosts: hosts).watch() }
         }
-        await waitForTerminationSignal()
+        await termination.wait()
         for host in hosts {
             await host.stop()
         }
@@ -193,10 +194,16 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     }
 
     private func makePump(serial: String, key: PairingKey, stateFile: URL?, faults: LinkFaultSettings) async throws -> EmulatedPump<ModelPump> {
+        // A state file that is corrupt or holds impossible values stops the emulator with an
+        // error naming the file and the value (StateFileError); the file is not replaced.
         if let stateFile, let saved = try EmulatedPump<ModelPump>.loadState(from: stateFile) {
             let clock = VirtualClock(startMs: saved.clockMs, timeScale: timeScale)
-            let endpoint = PumpEndpoint(device: saved.device, key: key, record: saved.record, staging: saved.staging)
-            return EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+            var device = saved.device
+            device.restart(nowMs: saved.clockMs)  // SPEC §10.1: pumpStarted on every start
+            let endpoint = PumpEndpoint(device: device, key: key, record: saved.record, staging: saved.staging)
+            let pump = EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+            try? await pump.save()
+            return pump
         }
         let startMs = startTime.flatMap(Self.milliseconds(iso8601:)) ?? VirtualClock.wallClockMs()
         var configuration = PumpConfiguration()
