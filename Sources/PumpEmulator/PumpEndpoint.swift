@@ -15,6 +15,8 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     public var receiveWindowFrames: UInt8 = 8
     /// The interval of unsolicited Status frames the host asked for (0 = none).
     public private(set) var telemetryIntervalMs: UInt32 = 0
+    /// The capability bits the Hello answer granted: only these are in force (SPEC §5.3).
+    public private(set) var capabilitiesInForce: UInt32 = 0
     private var authenticator: FrameAuthenticator?
     private var encoder = FrameEncoder()
     private var nonceSource: @Sendable () -> [UInt8]
@@ -45,6 +47,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     public mutating func endSession() {
         authenticator = nil
         telemetryIntervalMs = 0
+        capabilitiesInForce = 0
     }
 
     /// The wire bytes answering `frame`; empty if nothing is to be sent (a stray response).
@@ -52,7 +55,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         guard !frame.header.isResponse else { return [] }
         let requestID = frame.header.requestID
         device.advance(to: nowMs)
-        guard let type = frame.messageType else {
+        guard let type = frame.messageType, type != .error else {
             return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: frame.header.messageType, signer: nil)
         }
         if type == .hello {
@@ -138,8 +141,9 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             lastExecutedRequestId: record.lastExecutedRequestID,
             lastEventSequence: status.lastEventSequence,
             maxPayloadBytes: UInt16(FrameLayout.maxPayloadLength),
-            receiveWindowFrames: receiveWindowFrames
+            receiveWindowFrames: request.capabilities & 0b10 != 0 ? receiveWindowFrames : 1
         )
+        capabilitiesInForce = version == 0 ? 0 : response.capabilities
         return encode(response, requestID: frame.header.requestID, signer: sessionAuthenticator)
     }
 
@@ -152,6 +156,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         requestID: UInt32,
         nowMs: UInt64
     ) -> (UInt8, [UInt8]) {
+        if let refusal = capabilityRefusal(for: type) { return errorPayload(refusal, type: type.rawValue) }
         let message: Message
         do {
             message = try Message(type: type, isResponse: false, payload: payload)
@@ -225,7 +230,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             guard let staging else {
                 return .success(ReadProgramResponse(slot: .staged, programId: 0, checksum: 0, totalLength: 0, offset: 0, data: []))
             }
-            (programID, bytes, checksum) = (staging.programID, staging.bytes, staging.checksum)
+            (programID, bytes, checksum) = (staging.programID, staging.bytes, staging.statedChecksum)
         }
         let offset = Int(request.offset)
         guard offset <= bytes.count else { return .failure(ProtocolRefusal(.invalidArgument, detail: 1)) }
@@ -378,5 +383,22 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             preconditionFailure("response failed to encode: \(error)")
         }
         return output
+    }
+}
+
+extension PumpEndpoint {
+    /// SPEC §5.3, §6.6, §6.9: SetTelemetry needs a session (`noSession`); in a session, a
+    /// request whose capability the Hello answer did not grant is `unknownMessageType`.
+    /// Outside a session QueryRequest is served like the other reads (§5.8).
+    fileprivate func capabilityRefusal(for type: MessageType) -> ProtocolRefusal? {
+        switch type {
+        case .setTelemetry:
+            guard hasSession else { return ProtocolRefusal(.noSession) }
+            return capabilitiesInForce & 0b1 == 0 ? ProtocolRefusal(.unknownMessageType) : nil
+        case .queryRequest:
+            return hasSession && capabilitiesInForce & 0b100 == 0 ? ProtocolRefusal(.unknownMessageType) : nil
+        default:
+            return nil
+        }
     }
 }
