@@ -97,6 +97,8 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         guard replay == nil || count == 1 else { throw ValidationError("--replay serves one pump: use --count 1") }
         guard count >= 1, count <= 256 else { throw ValidationError("--count must be 1...256") }
         guard port == nil || count == 1 else { throw ValidationError("--port serves one pump: use --count 1") }
+        // Hello carries the serial number in at most 32 bytes (SPEC §6.3); the index adds 4 digits.
+        guard serialPrefix.utf8.count <= 28 else { throw ValidationError("--serial-prefix: at most 28 bytes (a serial number is at most 32)") }
         guard [20_000, 40_000].contains(capacityMicroliters) else {
             throw ValidationError("--capacity-microliters must be 20000 or 40000")
         }

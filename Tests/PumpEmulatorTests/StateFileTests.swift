@@ -104,6 +104,17 @@ struct StateFileTests {
         #expect(try Data(contentsOf: file) == corrupted, "the refused file is left as it was")
     }
 
+    /// Hello carries a serial number of at most 32 bytes (SPEC §6.3): a longer one would make
+    /// every Hello answer undecodable, so the prefix is refused before any pump is made.
+    @Test func aSerialPrefixTooLongForHelloIsRefused() async throws {
+        let directory = try Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let output = try await Self.runEmulatorToItsEnd(in: directory, arguments: ["--serial-prefix", String(repeating: "P", count: 29)])
+        #expect(output.status != 0)
+        #expect(output.stderr.contains("--serial-prefix: at most 28 bytes"), "\(output.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("pumplink-state").path))
+    }
+
     @Test func aStateFileThatIsNotJSONIsRefusedAtStart() async throws {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
