@@ -72,7 +72,8 @@ extension PumpState {
         if let index = pendingPeriodicBoluses.firstIndex(where: { !scheduled.contains($0) }) {
             return fail("pendingPeriodicBoluses[\(index)]", "not a periodic bolus of the program")
         }
-        if pendingPeriodicBoluses.count > scheduled.count { return fail("pendingPeriodicBoluses", "more than the program has") }
+        // 24 periodic boluses a day at most (SPEC §9.1): more than a week's worth never queue up.
+        if pendingPeriodicBoluses.count > 7 * 24 { return fail("pendingPeriodicBoluses", "more than a week's worth") }
         if patientBolusStartTimesMs.count > Int(UInt8.max) { return fail("patientBolusStartTimesMs", "more than 255") }
         if let index = patientBolusStartTimesMs.indices.first(where: { i in
             patientBolusStartTimesMs[i] > referenceTimeMs || (i > 0 && patientBolusStartTimesMs[i - 1] > patientBolusStartTimesMs[i])
