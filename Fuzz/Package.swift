@@ -1,9 +1,9 @@
 // swift-tools-version: 6.1
 import PackageDescription
 
-// Coverage-guided fuzzing of the codec, the program rules, the API's request parsing and the
-// capture reader with libFuzzer and AddressSanitizer. Run it with `tools/fuzz` from the
-// repository root (see README.md).
+// Coverage-guided fuzzing of the codec, the program rules, the API's request parsing, the
+// capture reader and the pump side of the protocol with libFuzzer and AddressSanitizer. Run it
+// with `tools/fuzz` from the repository root (see README.md).
 //
 // The modules under test are the repository's own sources, reached through symbolic links in
 // Sources/ (PumpProtocol -> ../../Sources/PumpProtocol, ...), so that they can be compiled
@@ -29,6 +29,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     dependencies: [
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
     ],
     targets: [
         // The modules under test (symbolic links to the repository's Sources/).
@@ -41,6 +42,14 @@ let package = Package(
         .target(name: "PumpSafety", dependencies: ["PumpProtocol", "PumpModel"], swiftSettings: instrumented),
         .target(name: "PumpAPIRequests", dependencies: ["PumpProtocol", "PumpSafety"], swiftSettings: instrumented),
         .target(name: "PumpCapture", dependencies: ["PumpProtocol", "SerialTransport"], swiftSettings: instrumented),
+        .target(
+            name: "PumpEmulator",
+            dependencies: [
+                "PumpCapture", "PumpModel", "PumpProtocol", "SerialTransport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: instrumented
+        ),
         // Needed by PumpCapture (its recording link), not fuzzed: built as usual.
         .systemLibrary(name: "CLibSerialPort", pkgConfig: "libserialport", providers: [.apt(["libserialport-dev"])]),
         .target(name: "SerialTransport", dependencies: ["CLibSerialPort"], swiftSettings: swiftSettings),
@@ -78,6 +87,12 @@ let package = Package(
         .executableTarget(
             name: "APIBodyFuzzer",
             dependencies: ["FuzzSupport", "PumpAPIRequests", "PumpProtocol", "PumpSafety"],
+            swiftSettings: instrumented,
+            linkerSettings: fuzzerLink
+        ),
+        .executableTarget(
+            name: "EndpointFuzzer",
+            dependencies: ["FuzzSupport", "PumpEmulator", "PumpModel", "PumpProtocol"],
             swiftSettings: instrumented,
             linkerSettings: fuzzerLink
         ),

@@ -20,6 +20,10 @@ The input layouts are the ones described at the top of each target's main.swift:
             ClinicianBolusRequest or SetClockRequest, then the request body (an example of each
             schema of protocol/openapi.json, the programs above, the vectors' requests), or (6) a
             query integer or (7) a query string; api-bodies.dict adds the API's own names;
+- endpoint: a 7-byte header (options, initial reservoir, start time), then operations on the
+            pump side (Fuzz/Sources/EndpointFuzzer/main.swift): a Hello, then each request of
+            frames.json tagged, untagged and forged; the SetClock of 2^64 - 1 of issue 15;
+            program uploads (the programs above); restarts through the state file; raw lines;
 - pcapng:   capture files (SPEC §15) holding the candidates of frames.json and broken.json, in
             both byte orders, several timestamp resolutions, an unknown block, two sections, a
             cut last block.
@@ -229,6 +233,70 @@ def api_body_seeds(out):
     write(folder, "query-string-twice", b"\x07limit=1&limit=2")
 
 
+# The request types of the endpoint target, in the order of its `requestTypes` table.
+ENDPOINT_REQUESTS = [2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]
+E_HELLO, E_TAGGED, E_UNTAGGED, E_FORGED, E_RAW, E_TIME, E_DROP, E_UPLOAD, E_STATUS, E_RESTART = 0, 1, 2, 3, 4, 5, 6, 8, 9, 31
+
+
+def endpoint_header(options=0, reservoir=20000, start=0):
+    return bytes([options]) + struct.pack("<HI", reservoir, start)
+
+
+def endpoint_hello(capabilities=7, nonce=b"\x01\x02\x03\x04\x05\x06\x07\x08"):
+    return bytes([E_HELLO, capabilities, 1, 1]) + nonce
+
+
+def endpoint_request(message_type, payload, operation=E_TAGGED, id_mode=2):
+    """One request: its type's index, the id mode (2: the next id), then the payload."""
+    selector = ENDPOINT_REQUESTS.index(message_type)
+    body = bytes([operation, selector, id_mode])
+    if message_type == 17:  # ProgramStageData: the data length, then id, offset and data
+        body += struct.pack("<H", len(payload) - 6)
+    return body + payload + (b"\x00" if operation == E_FORGED else b"")
+
+
+def endpoint_seeds(out):
+    folder = out / "endpoint"
+    requests = [f for f in load("frames.json")["frames"] if f["direction"] == "request" and f["messageType"] in ENDPOINT_REQUESTS]
+    for operation, name in ((E_TAGGED, "tagged"), (E_UNTAGGED, "untagged"), (E_FORGED, "forged")):
+        for frame in requests:
+            payload = bytes.fromhex(frame["payload"])
+            write(folder, "%s-%s" % (name, frame["name"]),
+                  endpoint_header() + endpoint_hello() + endpoint_request(frame["messageType"], payload, operation))
+        everything = endpoint_header() + endpoint_hello()
+        for frame in requests:
+            everything += endpoint_request(frame["messageType"], bytes.fromhex(frame["payload"]), operation)
+            everything += bytes([E_TIME, 2]) + struct.pack("<H", 7)
+        write(folder, "%s-all-requests" % name, everything)
+    get_status = endpoint_request(3, b"")
+    set_clock_max = endpoint_request(21, struct.pack("<Qh", 2**64 - 1, 0))
+    write(folder, "set-clock-max", endpoint_header() + endpoint_hello() + set_clock_max + get_status
+          + bytes([E_TIME, 3, 30, 0]) + get_status + bytes([E_RESTART]) + get_status)
+    write(folder, "set-clock-latest", endpoint_header() + endpoint_hello()
+          + endpoint_request(21, struct.pack("<Qh", 253402300799999, 900)) + bytes([E_TIME, 3, 0, 1]) + get_status)
+    write(folder, "start-latest", endpoint_header(options=4)[:3] + struct.pack("<Q", 253402300799999 - 86400000)
+          + endpoint_hello() + endpoint_request(26, b"") + bytes([E_TIME, 3, 48, 0]) + get_status)
+    write(folder, "no-program-no-capabilities", endpoint_header(options=3, reservoir=500) + endpoint_hello(capabilities=0)
+          + endpoint_request(4, struct.pack("<I", 100)) + endpoint_request(7, struct.pack("<I", 1)) + bytes([E_STATUS]))
+    data = json.loads((ROOT / "protocol" / "messages.json").read_text())
+    codec = generate_vectors.Codec(data)
+    fields = data["structs"]["Program"]["fields"]
+    for name, value in PROGRAMS.items():
+        program_bytes = codec.encode_fields(fields, value, "Program")
+        upload = bytes([E_UPLOAD]) + struct.pack("<H", len(program_bytes)) + program_bytes
+        write(folder, "upload-" + name, endpoint_header() + endpoint_hello() + upload
+              + endpoint_request(26, b"") + bytes([E_TIME, 3, 0, 2]) + bytes([E_RESTART]) + get_status + bytes([E_STATUS]))
+    bolus = [f for f in requests if f["name"] == "clinician-bolus-request-bridge"][0]
+    write(folder, "bolus-restart-query", endpoint_header() + endpoint_hello() + endpoint_request(25, bytes.fromhex(bolus["payload"]))
+          + bytes([E_RESTART]) + endpoint_hello() + endpoint_request(25, bytes.fromhex(bolus["payload"]), id_mode=0)
+          + endpoint_request(7, struct.pack("<I", 2)) + bytes([E_DROP]) + endpoint_request(26, b""))
+    lines = b"".join(bytes.fromhex(f["line"]) for f in load("frames.json")["frames"])
+    write(folder, "raw-frames", endpoint_header() + bytes([E_RAW]) + struct.pack("<H", len(lines)) + lines)
+    auth = load("auth.json")
+    hello = bytes.fromhex(auth["hello"]["request"])
+    write(folder, "raw-auth-hello", endpoint_header() + bytes([E_RAW]) + struct.pack("<H", len(hello)) + hello)
+
+
 def pcapng_block(block_type, body, endian):
     body = bytes(body) + b"\0" * (-len(body) % 4)
     length = 12 + len(body)
@@ -284,7 +352,7 @@ def main():
         print(__doc__.strip().splitlines()[2], file=sys.stderr)
         return 2
     out = pathlib.Path(sys.argv[1])
-    for target in ("frames", "messages", "programs", "json-bodies", "api-bodies", "pcapng"):
+    for target in ("frames", "messages", "programs", "json-bodies", "api-bodies", "pcapng", "endpoint"):
         shutil.rmtree(out / target, ignore_errors=True)
     frame_seeds(out)
     message_seeds(out)
@@ -292,6 +360,7 @@ def main():
     json_body_seeds(out)
     api_body_seeds(out)
     pcapng_seeds(out)
+    endpoint_seeds(out)
     for target in sorted(p.name for p in out.iterdir() if p.is_dir()):
         print("%-10s %3d seeds" % (target, len(list((out / target).iterdir()))))
     return 0

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PumpCapture
+import PumpModel
 import PumpProtocol
 import SerialTransport
 
@@ -46,10 +47,31 @@ public actor EmulatedPump<Device: PumpDevice & Codable> {
         self.logger = logger
     }
 
-    /// Reads a state file written by `save()`; nil if there is none.
-    public static func loadState(from url: URL) throws -> SavedState? {
+    /// Reads a state file written by `save()`; nil if there is none. A file that cannot be read,
+    /// is not a saved state, or holds a value the pump could never have reached (a clock after
+    /// 9999, an event log with gaps, a staged slot of the wrong size, ...) is refused with
+    /// `StateFileError`, never half-loaded: the pump is not started on it, and the file is left
+    /// as it is for the operator to inspect.
+    public static func loadState(from url: URL) throws(StateFileError) -> SavedState? {
         guard FileManager.default.fileExists(atPath: url.path) else { return nil }
-        return try JSONDecoder().decode(SavedState.self, from: Data(contentsOf: url))
+        let data: Data
+        do {
+            data = try Data(contentsOf: url)
+        } catch {
+            throw .unreadable(path: url.path, reason: "\(error)")
+        }
+        let state: SavedState
+        do {
+            state = try JSONDecoder().decode(SavedState.self, from: data)
+        } catch let error as DecodingError {
+            throw .invalid(path: url.path, reason: StateFileError.describe(error))
+        } catch {
+            throw .invalid(path: url.path, reason: "\(error)")
+        }
+        guard state.clockMs <= PumpCalendar.latestTimeMs else {
+            throw .invalid(path: url.path, reason: "clockMs: \(state.clockMs) is after 9999-12-31")
+        }
+        return state
     }
 
     /// Faults injected since the pump started, under every setting it has had.
@@ -210,6 +232,36 @@ private struct PumpSideRecorder {
             } else {
                 inbound.split(raw) { sink.record($0, originalLength: $1, direction: direction, interface: interface) }
             }
+        }
+    }
+}
+
+/// A state file the emulator will not start a pump on.
+public enum StateFileError: Error, Sendable, Hashable, CustomStringConvertible {
+    case unreadable(path: String, reason: String)
+    /// Not JSON of a saved state, or a value no pump could have reached.
+    case invalid(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadable(let path, let reason):
+            "\(path): the pump's state file cannot be read: \(reason)"
+        case .invalid(let path, let reason):
+            "\(path): not a valid pump state (\(reason)); the pump is not started on it. Move the file away to start a new pump under this serial number."
+        }
+    }
+
+    /// Where in the file and what, in one line.
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let keys = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }
+            return keys.isEmpty ? "" : keys.joined(separator: ".") + ": "
+        }
+        switch error {
+        case .dataCorrupted(let context): return path(context) + context.debugDescription
+        case .keyNotFound(let key, let context): return path(context) + "\(key.stringValue) is missing"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context): return path(context) + context.debugDescription
+        @unknown default: return "\(error)"
         }
     }
 }

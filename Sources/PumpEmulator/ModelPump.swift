@@ -25,8 +25,20 @@ public struct ModelPump: PumpDevice, Codable {
         patientBolus: PatientBolusSettings(doseMicrograms: 250, durationMinutes: 10, lockoutMinutes: 60, maxPerDay: 6)
     )
 
+    /// Reads a persisted state, refusing one the model could never have reached
+    /// (`PumpState.problem`): a corrupt state file must not make the pump fail later.
     public init(from decoder: any Decoder) throws {
-        pump = Pump(state: try PumpState(from: decoder))
+        let state = try PumpState(from: decoder)
+        do {
+            pump = try Pump(restoring: state)
+        } catch {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "\(error)"))
+        }
+    }
+
+    /// The pump starts again from its saved state (event pumpStarted, SPEC §10.1).
+    public mutating func restart(nowMs: UInt64) {
+        pump.restart(nowMs: nowMs)
     }
 
     public func encode(to encoder: any Encoder) throws {

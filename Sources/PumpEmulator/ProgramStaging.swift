@@ -18,12 +18,33 @@ public struct ProgramStaging: Sendable, Hashable, Codable {
         self.received = [Bool](repeating: false, count: length)
     }
 
+    private enum CodingKeys: String, CodingKey {
+        case programID, statedChecksum, bytes, received, receivedLength
+    }
+
+    /// Reads a persisted staged slot, refusing one that staging could never have produced (a
+    /// length outside 1...4096, byte and received-mark counts that differ, a wrong count).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        programID = try container.decode(UInt32.self, forKey: .programID)
+        statedChecksum = try container.decode(UInt32.self, forKey: .statedChecksum)
+        bytes = try container.decode([UInt8].self, forKey: .bytes)
+        received = try container.decode([Bool].self, forKey: .received)
+        receivedLength = try container.decode(Int.self, forKey: .receivedLength)
+        guard (1...Self.maxLength).contains(bytes.count) else {
+            throw DecodingError.dataCorruptedError(forKey: .bytes, in: container, debugDescription: "\(bytes.count) bytes is not 1...\(Self.maxLength)")
+        }
+        guard received.count == bytes.count, receivedLength == received.count(where: { $0 }) else {
+            throw DecodingError.dataCorruptedError(forKey: .received, in: container, debugDescription: "does not match the staged bytes")
+        }
+    }
+
     public var isComplete: Bool { receivedLength == bytes.count }
     public var checksum: UInt32 { CRC32C.checksum(bytes) }
 
     /// Writes a chunk; false if it does not fit inside the stated length.
     public mutating func write(_ data: [UInt8], at offset: Int) -> Bool {
-        guard offset >= 0, offset + data.count <= bytes.count else { return false }
+        guard offset >= 0, offset <= bytes.count, data.count <= bytes.count - offset else { return false }
         for (index, byte) in data.enumerated() {
             let position = offset + index
             bytes[position] = byte

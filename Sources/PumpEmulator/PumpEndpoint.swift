@@ -24,6 +24,8 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     /// Sealed frames dropped because they did not open (forged, replayed, other keys; SPEC §8.4).
     public private(set) var framesNotOpened = 0
     private var session: Session?
+    /// The capability bits the Hello answer granted: only these are in force (SPEC §5.3).
+    public private(set) var capabilitiesInForce: UInt32 = 0
     private var encoder = FrameEncoder()
     private var nonceSource: @Sendable () -> [UInt8]
 
@@ -77,6 +79,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
     public mutating func endSession() {
         session = nil
         telemetryIntervalMs = 0
+        capabilitiesInForce = 0
     }
 
     /// The wire bytes answering `frame`; empty if nothing is to be sent (a stray response, or
@@ -99,14 +102,14 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
                 return []
             }
             session = .sealed(channel)
-            guard let type = opened.messageType else {
+            guard let type = opened.messageType, type != .error else {
                 return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: opened.header.messageType, .sealed, version: version)
             }
             // Hello travels in clear; a sealed one is no Hello the pump could answer.
             guard type != .hello else { return [] }
             return process(opened, type, .sealed, nowMs: nowMs)
         }
-        guard let type = frame.messageType else {
+        guard let type = frame.messageType, type != .error else {
             return refusal(ProtocolRefusal(.unknownMessageType), requestID, type: frame.header.messageType, .clear, version: version)
         }
         if type == .hello {
@@ -214,8 +217,9 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             lastExecutedRequestId: record.lastExecutedRequestID,
             lastEventSequence: status.lastEventSequence,
             maxPayloadBytes: UInt16(version >= 2 ? FrameLayout.maxSealedPlaintextLength : FrameLayout.maxPayloadLength),
-            receiveWindowFrames: receiveWindowFrames
+            receiveWindowFrames: request.capabilities & 0b10 != 0 ? receiveWindowFrames : 1
         )
+        capabilitiesInForce = version == 0 ? 0 : response.capabilities
         telemetryIntervalMs = 0
         let requestID = frame.header.requestID
         guard version >= 2 else {
@@ -251,6 +255,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
         requestID: UInt32,
         nowMs: UInt64
     ) -> (UInt8, [UInt8]) {
+        if let refusal = capabilityRefusal(for: type) { return errorPayload(refusal, type: type.rawValue) }
         let message: Message
         do {
             message = try Message(type: type, isResponse: false, payload: payload)
@@ -326,7 +331,7 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             guard let staging else {
                 return .success(ReadProgramResponse(slot: .staged, programId: 0, checksum: 0, totalLength: 0, offset: 0, data: []))
             }
-            (programID, bytes, checksum) = (staging.programID, staging.bytes, staging.checksum)
+            (programID, bytes, checksum) = (staging.programID, staging.bytes, staging.statedChecksum)
         }
         let offset = Int(request.offset)
         guard offset <= bytes.count else { return .failure(ProtocolRefusal(.invalidArgument, detail: 1)) }
@@ -486,5 +491,22 @@ public struct PumpEndpoint<Device: PumpDevice>: Sendable {
             return []
         }
         return output
+    }
+}
+
+extension PumpEndpoint {
+    /// SPEC §5.3, §6.6, §6.9: SetTelemetry needs a session (`noSession`); in a session, a
+    /// request whose capability the Hello answer did not grant is `unknownMessageType`.
+    /// Outside a session QueryRequest is served like the other reads (§5.8).
+    fileprivate func capabilityRefusal(for type: MessageType) -> ProtocolRefusal? {
+        switch type {
+        case .setTelemetry:
+            guard hasSession else { return ProtocolRefusal(.noSession) }
+            return capabilitiesInForce & 0b1 == 0 ? ProtocolRefusal(.unknownMessageType) : nil
+        case .queryRequest:
+            return hasSession && capabilitiesInForce & 0b100 == 0 ? ProtocolRefusal(.unknownMessageType) : nil
+        default:
+            return nil
+        }
     }
 }

@@ -29,13 +29,41 @@ public struct RequestRecord: Sendable, Hashable, Codable {
     }
 
     public static let defaultCapacity = 64
+    /// QueryRequest's `responsePayload` holds at most this many bytes (SPEC §6.9).
+    static let maxStoredAnswerBytes = 960
 
     public private(set) var entries: [Entry] = []
     public private(set) var lastExecutedRequestID: UInt32 = 0
     public let capacity: Int
 
     public init(capacity: Int = RequestRecord.defaultCapacity) {
-        self.capacity = capacity
+        self.capacity = max(capacity, 1)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case entries, lastExecutedRequestID, capacity
+    }
+
+    /// Reads a persisted record, refusing one the pump could never have kept: a capacity
+    /// outside 1...4096, more entries than that, an id twice or above the last executed one,
+    /// or a stored answer too long for QueryRequest (SPEC §6.9: 960 bytes).
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        entries = try container.decode([Entry].self, forKey: .entries)
+        lastExecutedRequestID = try container.decode(UInt32.self, forKey: .lastExecutedRequestID)
+        capacity = try container.decode(Int.self, forKey: .capacity)
+        func corrupt(_ key: CodingKeys, _ reason: String) -> DecodingError {
+            DecodingError.dataCorruptedError(forKey: key, in: container, debugDescription: reason)
+        }
+        guard (1...4096).contains(capacity) else { throw corrupt(.capacity, "\(capacity) is not 1...4096") }
+        guard entries.count <= capacity else { throw corrupt(.entries, "more entries than the capacity") }
+        guard Set(entries.map(\.requestID)).count == entries.count else { throw corrupt(.entries, "an id twice") }
+        guard entries.allSatisfy({ $0.requestID > 0 && $0.requestID <= lastExecutedRequestID }) else {
+            throw corrupt(.entries, "an id above lastExecutedRequestID or 0")
+        }
+        guard entries.allSatisfy({ $0.responsePayload.count <= Self.maxStoredAnswerBytes }) else {
+            throw corrupt(.entries, "a stored answer too long to report")
+        }
     }
 
     public var oldestRememberedRequestID: UInt32 { entries.map(\.requestID).min() ?? 0 }

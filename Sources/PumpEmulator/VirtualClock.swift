@@ -17,7 +17,10 @@ public struct VirtualClock: Sendable {
         let elapsed = ContinuousClock.now - originInstant
         let (seconds, attoseconds) = elapsed.components
         let elapsedMs = UInt64(max(seconds, 0)) * 1000 + UInt64(max(attoseconds, 0) / 1_000_000_000_000_000)
-        return originMs + elapsedMs * timeScale
+        // Saturating: the pump model treats any time after 9999 as 9999 (PumpCalendar.latestTimeMs).
+        let (scaled, overflow) = elapsedMs.multipliedReportingOverflow(by: timeScale)
+        let (sum, carry) = originMs.addingReportingOverflow(scaled)
+        return overflow || carry ? .max : sum
     }
 
     /// Wall-clock milliseconds since the epoch.

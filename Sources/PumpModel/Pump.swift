@@ -35,6 +35,7 @@ public struct Pump: Sendable, Hashable {
     /// A new pump: clock = `nowMs` (UTC, offset `utcOffsetMinutes`), the configured reservoir and
     /// battery, event 1 `pumpStarted`, and the configured initial program if it is valid.
     public init(configuration: PumpConfiguration = PumpConfiguration(), nowMs: UInt64, utcOffsetMinutes: Int16 = 0) {
+        let nowMs = min(nowMs, PumpCalendar.latestTimeMs)
         state = PumpState(
             configuration: configuration,
             referenceTimeMs: nowMs,
@@ -64,10 +65,26 @@ public struct Pump: Sendable, Hashable {
         }
     }
 
-    /// A pump restored from a persisted state.
+    /// A pump restored from a persisted state that is known to be sound (one this model wrote).
+    /// A state read from outside goes through `init(restoring:)`, which checks it.
     public init(state: PumpState) {
         self.state = state
         self.schedule = state.program.map(WeeklySchedule.init)
+    }
+
+    /// A pump restored from a persisted state, refused if the state holds a value this model
+    /// could never have reached (`PumpState.problem`): such a file is corrupt or forged, and
+    /// running on it could deliver the wrong dose or fail on the next request.
+    public init(restoring state: PumpState) throws(PumpStateProblem) {
+        if let problem = state.problem { throw problem }
+        self.init(state: state)
+    }
+
+    /// The pump starts again after a restart with its state: event pumpStarted (SPEC §10.1).
+    /// Delivery is integrated up to `nowMs` first; nothing else changes (a running bolus goes on).
+    public mutating func restart(nowMs: UInt64) {
+        advance(to: nowMs)
+        log(.pumpStarted, requestId: 0, value1: state.configuration.firmwareBuild)
     }
 
     public static func == (lhs: Pump, rhs: Pump) -> Bool { lhs.state == rhs.state }
@@ -86,7 +103,9 @@ public struct Pump: Sendable, Hashable {
     /// Integrates delivery up to `nowMs`: step boundaries, periodic boluses, boluses ending,
     /// the reservoir reaching its low threshold and emptying (at the exact millisecond, never
     /// below zero), battery indicators. However the time is split, the result is identical.
+    /// A time after `PumpCalendar.latestTimeMs` counts as that time.
     public mutating func advance(to nowMs: UInt64) {
+        let nowMs = min(nowMs, PumpCalendar.latestTimeMs)
         while state.referenceTimeMs < nowMs {
             let start = state.referenceTimeMs
             let chunk = Chunk(pump: self, limit: nowMs)
@@ -101,7 +120,8 @@ public struct Pump: Sendable, Hashable {
 
     /// The pump clock after advancing to `nowMs` would be this.
     public func pumpTime(atReferenceMs nowMs: UInt64) -> UInt64 {
-        UInt64(clamping: Int64(clamping: max(nowMs, state.referenceTimeMs)) &+ state.clockOffsetMs)
+        let referenceMs = min(max(nowMs, state.referenceTimeMs), PumpCalendar.latestTimeMs)
+        return UInt64(clamping: Int64(clamping: referenceMs) &+ state.clockOffsetMs)
     }
 
     // MARK: - Operations
@@ -168,11 +188,15 @@ public struct Pump: Sendable, Hashable {
     /// Sets the pump clock and its local-time offset (event clockSet). Delivery is integrated
     /// up to the change first; elapsed time (lockouts, battery) is not affected by the change,
     /// but the schedule follows the new local time (starts skipped by a jump are not given).
+    /// Refused (`invalidArgument`, detail the field) for a time after `PumpCalendar.latestTimeMs`
+    /// or an offset outside ±900 minutes (SPEC §6.15).
     public mutating func setClock(timeMs: UInt64, utcOffsetMinutes: Int16, nowMs: UInt64, requestId: UInt32) throws(PumpRefusal) -> ClockChange {
         advance(to: nowMs)
+        guard timeMs <= PumpCalendar.latestTimeMs else { throw .invalidArgument(field: 0) }
         guard (-900...900).contains(utcOffsetMinutes) else { throw .invalidArgument(field: 1) }
         let previous = state.pumpTimeMs
-        state.clockOffsetMs = Int64(clamping: timeMs) &- Int64(clamping: state.referenceTimeMs)
+        // timeMs is below 2^48 and the reference time not negative: the difference is exact.
+        state.clockOffsetMs = Int64(timeMs) - Int64(clamping: state.referenceTimeMs)
         state.utcOffsetMinutes = utcOffsetMinutes
         let sequence = log(.clockSet, requestId: requestId,
                            value1: UInt32(truncatingIfNeeded: previous / 1000), value2: UInt32(truncatingIfNeeded: timeMs / 1000))
@@ -374,9 +398,13 @@ public struct Pump: Sendable, Hashable {
         let oldest = state.oldestEventSequence
         let first = max(firstSequence, oldest)
         var page: [Event] = []
-        if first <= state.lastEventSequence, maxCount > 0 {
-            let start = Int(first - oldest)
-            page = Array(state.events[start..<min(start + maxCount, state.events.count)])
+        // The held events are consecutive up to lastEventSequence (checked on restore), so the
+        // position of `first` is its distance from the oldest; bounded by what is held.
+        if first <= state.lastEventSequence, maxCount > 0, let oldestHeld = state.events.first?.sequence, first >= oldestHeld {
+            let start = Int(first - oldestHeld)
+            if start < state.events.count {
+                page = Array(state.events[start..<(start + min(maxCount, state.events.count - start))])
+            }
         }
         return EventRange(oldestSequence: oldest, lastSequence: state.lastEventSequence, events: page)
     }

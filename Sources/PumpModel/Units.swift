@@ -72,6 +72,10 @@ public enum PumpCalendar {
     public static let millisecondsPerWeek: Int64 = 7 * 86_400_000
     public static let minutesPerDay = 1440
     public static let minutesPerWeek = 7 * 1440
+    /// The latest pump time there is, 9999-12-31T23:59:59.999Z (SPEC §6.15): a clock beyond it
+    /// is refused, and the model treats a later caller time as this one, so that pump, local and
+    /// reference times stay far inside `Int64` and no sum of them can overflow.
+    public static let latestTimeMs: UInt64 = 253_402_300_799_999
 
     /// Local milliseconds since the local epoch: UTC ms plus the offset.
     public static func localMilliseconds(utcMs: UInt64, utcOffsetMinutes: Int16) -> Int64 {

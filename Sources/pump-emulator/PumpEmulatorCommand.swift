@@ -119,6 +119,8 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         guard replayKeyFile == nil || replay != nil else { throw ValidationError("--replay-key-file needs --replay") }
         guard count >= 1, count <= 256 else { throw ValidationError("--count must be 1...256") }
         guard port == nil || count == 1 else { throw ValidationError("--port serves one pump: use --count 1") }
+        // Hello carries the serial number in at most 32 bytes (SPEC §6.3); the index adds 4 digits.
+        guard serialPrefix.utf8.count <= 28 else { throw ValidationError("--serial-prefix: at most 28 bytes (a serial number is at most 32)") }
         guard [20_000, 40_000].contains(capacityMicroliters) else {
             throw ValidationError("--capacity-microliters must be 20000 or 40000")
         }
@@ -138,6 +140,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let termination = TerminationSignal()
         let faultSettings = try LinkFaultSettings(parsing: faults)
         try FileManager.default.createDirectory(atPath: keyDir, withIntermediateDirectories: true)
         if !stateDir.isEmpty {
@@ -164,7 +167,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
                 index: 0, serial: serial, pump: pump, linkPath: link, portPath: port, capture: writer,
                 capturePumpSide: captureBeforeFaults)
             try await host.start()
-            await waitForTerminationSignal()
+            await termination.wait()
             await host.stop()
             return
         }
@@ -185,7 +188,7 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
         if let control {
             Task { await ControlFile(path: control, hosts: hosts).watch() }
         }
-        await waitForTerminationSignal()
+        await termination.wait()
         for host in hosts {
             await host.stop()
         }
@@ -241,11 +244,17 @@ struct PumpEmulatorCommand: AsyncParsableCommand {
     }
 
     private func makePump(serial: String, key: PairingKey, stateFile: URL?, faults: LinkFaultSettings) async throws -> EmulatedPump<ModelPump> {
+        // A state file that is corrupt or holds impossible values stops the emulator with an
+        // error naming the file and the value (StateFileError); the file is not replaced.
         if let stateFile, let saved = try EmulatedPump<ModelPump>.loadState(from: stateFile) {
             let clock = VirtualClock(startMs: saved.clockMs, timeScale: timeScale)
+            var device = saved.device
+            device.restart(nowMs: saved.clockMs)  // SPEC §10.1: pumpStarted on every start
             let endpoint = PumpEndpoint(
-                device: saved.device, key: key, record: saved.record, staging: saved.staging, protocolVersions: versions ?? 2...2)
-            return EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+                device: device, key: key, record: saved.record, staging: saved.staging, protocolVersions: versions ?? 2...2)
+            let pump = EmulatedPump(endpoint: endpoint, clock: clock, faults: faults, stateFile: stateFile, baudRate: baud)
+            try? await pump.save()
+            return pump
         }
         let startMs = startTime.flatMap(Self.milliseconds(iso8601:)) ?? VirtualClock.wallClockMs()
         var configuration = PumpConfiguration()

@@ -4,33 +4,50 @@ import Foundation
 import Glibc
 #endif
 
-/// Returns on SIGINT or SIGTERM.
-func waitForTerminationSignal() async {
-    let signals = [SIGINT, SIGTERM]
-    for number in signals { signal(number, SIG_IGN) }
-    var sources: [any DispatchSourceSignal] = []
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        let resumed = ResumeOnce(continuation)
-        for number in signals {
+/// SIGINT and SIGTERM, caught from the moment this is made: a signal that arrives while the
+/// pumps are still starting (before anyone waits) is kept, not lost. Made at the start of
+/// `run()`, before any pump announces its terminal, so whoever stops the emulator after the
+/// announcement is always heard.
+final class TerminationSignal: @unchecked Sendable {
+    private let lock = NSLock()
+    private var received = false
+    private var continuation: CheckedContinuation<Void, Never>?
+    private var sources: [any DispatchSourceSignal] = []
+
+    init() {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { resumed.resume() }
+            source.setEventHandler { [weak self] in self?.receive() }
             source.resume()
             sources.append(source)
         }
     }
-    for source in sources { source.cancel() }
-}
 
-final class ResumeOnce: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Void, Never>?
-    init(_ continuation: CheckedContinuation<Void, Never>) { self.continuation = continuation }
-    func resume() {
+    deinit {
+        for source in sources { source.cancel() }
+    }
+
+    /// Returns once SIGINT or SIGTERM has arrived (at once if one already has).
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            lock.lock()
+            if received {
+                lock.unlock()
+                continuation.resume()
+            } else {
+                self.continuation = continuation
+                lock.unlock()
+            }
+        }
+    }
+
+    private func receive() {
         lock.lock()
+        received = true
         let pending = continuation
         continuation = nil
         lock.unlock()
         pending?.resume()
     }
 }
-
