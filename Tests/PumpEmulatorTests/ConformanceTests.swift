@@ -15,16 +15,8 @@ struct ConformanceTests {
         var configuration = PumpConfiguration()
         configuration.initialProgram = ModelPump.defaultProgram
         let device = ModelPump(Pump(configuration: configuration, nowMs: startMs))
-        return PumpEndpoint(device: device, key: key, nonceSource: { [9, 9, 9, 9, 9, 9, 9, 9] })
-    }
-
-    private func decodeOne(_ bytes: [UInt8]) throws -> Frame {
-        var decoder = FrameDecoder()
-        let frames = decoder.decode(bytes).compactMap { event -> Frame? in
-            if case .frame(let frame) = event { return frame }
-            return nil
-        }
-        return try #require(frames.count == 1 ? frames[0] : nil)
+        // Version 1 sessions, driven with tags (SPEC §8.2); the same rules hold sealed.
+        return PumpEndpoint(device: device, key: key, protocolVersions: 1...1, nonceSource: { [9, 9, 9, 9, 9, 9, 9, 9] })
     }
 
     /// Opens a session offering `capabilities`; the Hello answer and the session's authenticator.
