@@ -162,10 +162,12 @@ public struct PumpDetail: Sendable, Hashable, Codable {
 public struct PushResult: Sendable, Hashable, Codable {
     public var report: ProgramReport
     public var activated: ProgramActivateResponse
-    /// The pump's status read after activation: it reports the new program as active.
-    public var status: Status
+    /// The pump's status read after activation, reporting the new program as active; nil when
+    /// it could not be read then (the activation itself is the pump's confirmed answer, so the
+    /// push is done all the same and never reported as a link failure).
+    public var status: Status?
 
-    public init(report: ProgramReport, activated: ProgramActivateResponse, status: Status) {
+    public init(report: ProgramReport, activated: ProgramActivateResponse, status: Status?) {
         self.report = report
         self.activated = activated
         self.status = status

@@ -230,7 +230,7 @@ struct ProgramCommand: AsyncParsableCommand {
                     let body = ProgramBody(program: program, override: overrideReason.map(Override.init))
                     let result: PushResult = try await pump.post("/program", body)
                     if pump.json { return }
-                    print("active now:      program \(result.activated.programId), checksum \(String(format: "%08x", result.activated.checksum)) (pump reports \(result.status.activeProgramId))")
+                    print("active now:      program \(result.activated.programId), checksum \(String(format: "%08x", result.activated.checksum)) (pump reports \(result.status.map { "\($0.activeProgramId)" } ?? "nothing yet: its status could not be read"))")
                 }
             }
             try await withSession(connection) { session in

@@ -79,7 +79,8 @@ extension ProgramReport {
 struct PushResult: Decodable {
     var report: ProgramReport
     var activated: ProgramActivateResponse
-    var status: Status
+    /// Absent when the daemon could not read the status right after the confirmed activation.
+    var status: Status?
 }
 
 struct RefillResult: Decodable {

@@ -336,9 +336,10 @@ actor ManagedPump {
             try await session.pushProgram(program)
         }
         activeProgram = program
-        let session = try await currentSession()
-        let status = try await sessionCall { try await session.status() }
-        self.status = status
+        // The pump confirmed the activation: a status that cannot be read now does not undo that.
+        var status: Status?
+        if let session = try? await connection.session() { status = try? await session.status() }
+        if let status { self.status = status }
         return PushResult(report: report, activated: activated, status: status)
     }
 
