@@ -96,6 +96,14 @@ struct DaemonPump: Decodable {
     var model: String?
     var status: Status?
     var uncertainRequests: [UInt32]
+    var protocolVersion: UInt8?
+    var sealed: Bool?
+
+    /// "protocol 2, sealed" or "protocol 1, in clear"; empty before the pump was reached.
+    var protocolText: String {
+        guard let protocolVersion else { return "" }
+        return ", protocol \(protocolVersion), " + (sealed == true ? "sealed" : "in clear")
+    }
 }
 
 struct Devices: AsyncParsableCommand {
@@ -109,7 +117,7 @@ struct Devices: AsyncParsableCommand {
         }
         let pumps: [DaemonPump] = try await daemon.client.get("v1/pumps")
         for pump in pumps {
-            let link = pump.link.state + (pump.link.reason.map { " (\($0))" } ?? "")
+            let link = pump.link.state + (pump.link.reason.map { " (\($0))" } ?? "") + pump.protocolText
             let reservoir = pump.status.map { Format.milliliters($0.reservoirMicroliters) } ?? "-"
             print("\(pump.id)  \(pump.serialNumber ?? "?")  \(pump.port)  link \(link)  reservoir \(reservoir)")
         }
@@ -150,6 +158,7 @@ func watchDaemon(_ pump: RemotePump, label: String, intervalMs: Int) async throw
                 var screen = "\u{1B}[H\u{1B}[2J"
                 screen += "pumplinkd \(label): pump \(summary.id), serial \(summary.serialNumber ?? "?"), link \(summary.link.state)"
                 screen += summary.link.reason.map { " (\($0))" } ?? ""
+                screen += summary.protocolText
                 screen += "\n\n"
                 if let status = summary.status { screen += Format.status(status) + "\n" }
                 if !summary.uncertainRequests.isEmpty {
