@@ -171,7 +171,7 @@ def json_body_seeds(out):
 
 
 API_BODIES = {"ProgramBody": 0, "RefillBody": 1, "AcknowledgeAlarmsBody": 2, "EmptyBody": 3,
-              "ClinicianBolusRequest": 4, "SetClockRequest": 5}
+              "ClinicianBolusBody": 4, "SetClockRequest": 5}
 
 
 def schema_example(schema, schemas, depth=0):

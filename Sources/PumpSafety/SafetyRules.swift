@@ -94,8 +94,10 @@ enum ReservoirProjection {
         var pump = Pump(configuration: configuration, nowMs: status.pumpTimeMs, utcOffsetMinutes: status.utcOffsetMinutes)
         do { _ = try pump.activate(program, nowMs: status.pumpTimeMs, requestId: 0) } catch { return (nil, nil) }
 
-        // A clock this close to the end of time (only from a corrupt status) has no projection.
-        guard status.pumpTimeMs <= UInt64.max / 2 else { return (nil, nil) }
+        // A clock this close to the end of the pump's time (only from a corrupt status) has no
+        // projection: the pump's clock stops at `PumpCalendar.latestTimeMs`, and the horizon
+        // would never be reached.
+        guard status.pumpTimeMs <= PumpCalendar.latestTimeMs - horizonMs else { return (nil, nil) }
         let end = status.pumpTimeMs + horizonMs
         let day = UInt64(PumpCalendar.millisecondsPerDay)
         let patient = program.patientBolus
@@ -118,6 +120,8 @@ enum ReservoirProjection {
                 if allowedAt > now { next = min(next, allowedAt) }
             }
             pump.advance(to: next)
+            // Time must move on, or the horizon is never reached.
+            guard pump.state.referenceTimeMs > now else { break }
             low = low ?? raisedAt(.reservoirLow, pump)
             empty = raisedAt(.reservoirEmpty, pump)
         }
