@@ -5,14 +5,14 @@
 /// twice means two things to two readers, so the API refuses it. Keys are compared as their
 /// decoded text, scalar by scalar (`"a"` and `"\u0061"` are the same key; `"é"` and `"e\u0301"`
 /// are not, as JSON defines no normalization).
-enum DuplicateKeys {
+public enum DuplicateKeys {
     /// Where a duplicate was found: the path of the object (as in refusals) and the key.
-    struct Duplicate: Sendable, Hashable {
-        var path: String
-        var key: String
+    public struct Duplicate: Sendable, Hashable {
+        public var path: String
+        public var key: String
     }
 
-    enum ScanError: Error, Sendable, Hashable {
+    public enum ScanError: Error, Sendable, Hashable {
         /// The text is not JSON as far as this scanner reads it.
         case malformed(offset: Int)
     }
@@ -21,7 +21,7 @@ enum DuplicateKeys {
     ///
     /// Tolerates what Foundation accepts beside JSON (a trailing comma); anything it cannot
     /// read is `malformed`, which the caller refuses. Iterative, so depth costs no stack.
-    static func first(in bytes: some Collection<UInt8>) throws(ScanError) -> Duplicate? {
+    public static func first(in bytes: some Collection<UInt8>) throws(ScanError) -> Duplicate? {
         let text = Array(bytes)
         var scanner = Scanner(text: text)
         return try scanner.scan()

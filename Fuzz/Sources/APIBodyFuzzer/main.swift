@@ -72,7 +72,9 @@ enum BodyProperties {
             checkRefusal(error, json)
             // Told from the input, not from the message: a field may be named like the refusal
             // (Regressions/api-bodies/unknown-field-named-like-a-number-refusal).
-            if let parsed, parsed is [String: Any], plainDecoderFindsUnrepresentableNumber(T.self, json) {
+            // Keys given twice and nulls are refused before any number is looked at.
+            if let parsed, parsed is [String: Any], !containsNull(parsed), (try? DuplicateKeys.first(in: json)) == .some(nil),
+               plainDecoderFindsUnrepresentableNumber(T.self, json) {
                 checkUnrepresentable(T.self, error, parsed, json)
             }
             if parsed == nil {
@@ -106,6 +108,13 @@ enum BodyProperties {
             }
         }
         accepted(value)
+    }
+
+    static func containsNull(_ value: Any) -> Bool {
+        if value is NSNull { return true }
+        if let object = value as? [String: Any] { return object.values.contains { containsNull($0) } }
+        if let array = value as? [Any] { return array.contains { containsNull($0) } }
+        return false
     }
 
     /// Foundation's decoder reports a number that does not fit its field as corrupt data at no
